@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Every struct that crosses the kernel/user boundary. Fixed-width types only, explicit padding,
+ * sizes asserted here and again in C++ (userspace/bpf/abi_checks.h). A layout change bumps
+ * SM_ABI_VERSION and the _vN suffix of the maps that use the struct.
+ *
+ * Addresses: IPv4 lives in addr[0], addr[1..3] are zero. All addresses and ports are network byte
+ * order; every other integer is host order. */
+#ifndef SOCKMESH_ABI_H_
+#define SOCKMESH_ABI_H_
+
+#ifdef __bpf__
+/* BPF side: vmlinux.h already defines __u8 .. __u64 and __be16/__be32. */
+#else
+#include <linux/types.h>
+#endif
+
+#include "sockmesh/consts.h"
+
+#ifdef __cplusplus
+#define SM_STATIC_ASSERT static_assert
+#else
+#define SM_STATIC_ASSERT _Static_assert
+#endif
+
+/* A frontend: what a client dials. Key of sm_svc_v1. */
+struct sm_svc_key {
+  __be32 addr[4]; /* VIP, network order */
+  __be16 port;    /* network order */
+  __u8 proto;     /* IPPROTO_TCP or IPPROTO_UDP */
+  __u8 family;    /* SM_FAMILY_V4 / SM_FAMILY_V6 */
+};
+
+/* A service's current backend set. Value of sm_svc_v1. The backend set itself lives in sm_be_v1 and
+ * sm_lut_v1 under (svc_id, rev); replacing the set writes a new rev there first and then swaps this
+ * value in one update, so a hook sees either the old set or the new one. */
+struct sm_svc {
+  __u32 svc_id;             /* allocated by the agent, stable while the frontend exists, never 0 */
+  __u32 rev;                /* revision of the backend set in sm_be_v1 / sm_lut_v1 */
+  __u32 lut_size;           /* slots in sm_lut_v1 for (svc_id, rev); 0 = no backend: refuse */
+  __u32 backend_count;      /* backends in the set (for tools; the LUT drives selection) */
+  __u32 affinity_timeout_s; /* ClientIP session affinity timeout in seconds; 0 = no affinity */
+  __u8 algo;                /* SM_LB_RANDOM or SM_LB_MAGLEV */
+  __u8 pad[3];
+};
+
+/* Key of sm_lut_v1; the value is a __u32 backend_id. */
+struct sm_lut_key {
+  __u32 svc_id;
+  __u32 rev;
+  __u32 slot; /* 0 .. sm_svc.lut_size-1 */
+};
+
+/* Key of sm_be_v1: a backend as a member of one revision of one service's set. */
+struct sm_be_key {
+  __u32 svc_id;
+  __u32 rev;
+  __u32 backend_id; /* allocated by the agent per (address, port), never 0 */
+};
+
+/* Value of sm_be_v1. */
+struct sm_backend {
+  __be32 addr[4]; /* network order */
+  __be16 port;    /* network order */
+  __u8 family;    /* SM_FAMILY_V4 / SM_FAMILY_V6 */
+  __u8 pad;
+  __u16 weight; /* informational: the LUT already encodes the share */
+  __u8 pad2[2];
+};
+
+/* Key of sm_aff_v1 (LRU). The client of a socket-level load balancer is its network namespace:
+ * at connect() time an unbound socket has no source address yet (Cilium's socket LB does the same). */
+struct sm_aff_key {
+  __u64 netns_cookie;
+  __u32 svc_id;
+  __u32 pad;
+};
+
+/* Value of sm_aff_v1. */
+struct sm_aff_val {
+  __u64 last_used_ns; /* bpf_ktime_get_ns() of the last connect that used it */
+  __u32 backend_id;
+  __u32 pad;
+};
+
+/* Key of sm_revnat_v1 (LRU): a socket and the backend it was sent to. Lets recvmsg() and
+ * getpeername() show the VIP the application dialed instead of the backend. */
+struct sm_revnat_key {
+  __u64 cookie;   /* bpf_get_socket_cookie() */
+  __be32 addr[4]; /* backend, network order */
+  __be16 port;    /* backend port, network order */
+  __u8 family;
+  __u8 pad[5];
+};
+
+/* Value of sm_revnat_v1: the frontend to report. */
+struct sm_revnat_val {
+  __be32 addr[4]; /* VIP, network order */
+  __be16 port;    /* network order */
+  __u8 family;
+  __u8 pad;
+};
+
+SM_STATIC_ASSERT(sizeof(struct sm_svc_key) == 20, "sm_svc_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_svc) == 24, "sm_svc layout");
+SM_STATIC_ASSERT(sizeof(struct sm_lut_key) == 12, "sm_lut_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_be_key) == 12, "sm_be_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_backend) == 24, "sm_backend layout");
+SM_STATIC_ASSERT(sizeof(struct sm_aff_key) == 16, "sm_aff_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_aff_val) == 16, "sm_aff_val layout");
+SM_STATIC_ASSERT(sizeof(struct sm_revnat_key) == 32, "sm_revnat_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_revnat_val) == 20, "sm_revnat_val layout");
+
+#endif /* SOCKMESH_ABI_H_ */

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Sizes, enumerations and reason codes shared by the BPF programs and the agent. Plain #defines (no
+ * enums as field types) so both C and C++ see the same integer values. */
+#ifndef SOCKMESH_CONSTS_H_
+#define SOCKMESH_CONSTS_H_
+
+/* Bumped whenever a shared struct's layout changes; map names carry the same _vN suffix. */
+#define SM_ABI_VERSION 1
+
+/* Address families as stored in sm_*.family (not AF_*: those differ between libc and the kernel
+ * headers we can see from BPF). */
+#define SM_FAMILY_V4 4
+#define SM_FAMILY_V6 6
+
+/* sm_svc.algo */
+#define SM_LB_RANDOM 0
+#define SM_LB_MAGLEV 1
+
+/* Default map sizes; the agent may resize before load (bpf_map__set_max_entries). */
+#define SM_MAX_SERVICES 16384
+#define SM_MAX_BACKEND_ENTRIES 65536
+#define SM_MAX_LUT_ENTRIES 1048576
+#define SM_MAX_AFFINITY_ENTRIES 65536
+#define SM_MAX_REVNAT_ENTRIES 262144
+
+/* How many times a hook re-reads a service whose revision changed under it (a writer swapped the
+ * backend set between two lookups). Two swaps inside one hook run are already implausible. */
+#define SM_MAX_REV_RETRIES 3
+
+/* Per-CPU counters (sm_counters_v1 index). Every non-default outcome of a hook has one. */
+#define SM_CNT_CONNECT_XLATE 0      /* connect() to a VIP rewritten to a backend */
+#define SM_CNT_SENDMSG_XLATE 1      /* UDP sendmsg() to a VIP rewritten to a backend */
+#define SM_CNT_NO_BACKEND 2         /* VIP with no ready backend: refused */
+#define SM_CNT_RECVMSG_REVNAT 3     /* UDP reply source rewritten back to the VIP */
+#define SM_CNT_PEERNAME_REVNAT 4    /* getpeername() answered with the VIP */
+#define SM_CNT_AFFINITY_HIT 5       /* session affinity reused a backend */
+#define SM_CNT_AFFINITY_STALE 6     /* affinity entry expired or its backend left the set */
+#define SM_CNT_REV_RETRY 7          /* selection retried because the backend set was swapped */
+#define SM_CNT_INCONSISTENT 8       /* LUT or backend entry missing at a stable revision: fail open */
+#define SM_CNT_REVNAT_UPDATE_FAIL 9 /* could not record VIP for reply/getpeername (map full) */
+#define SM_CNT_AFFINITY_UPDATE_FAIL 10
+#define SM_CNT_MAX 11
+
+#endif /* SOCKMESH_CONSTS_H_ */

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Every map of the socket load balancer. Sizes come from consts.h; the agent may resize them before
+ * load. Maps that hooks read while the agent replaces entries are BPF_F_NO_PREALLOC: their elements
+ * are freed after an RCU grace period, so a pointer a hook holds is never recycled under it (a
+ * preallocated hash map reuses freed elements at once). */
+#ifndef SOCKMESH_BPF_LIB_MAPS_H_
+#define SOCKMESH_BPF_LIB_MAPS_H_
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "sockmesh/abi.h"
+
+/* Frontends. Written by the agent (map_sync), read by the connect/sendmsg hooks. An entry leaves when
+ * its Service or port leaves the desired state. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SM_MAX_SERVICES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct sm_svc_key);
+  __type(value, struct sm_svc);
+} sm_svc_v1 SEC(".maps");
+
+/* Backend set members per (svc_id, rev). Written by the agent before it publishes rev in sm_svc_v1;
+ * the previous rev's entries are deleted after the swap. Read by the hooks after a LUT lookup and
+ * to validate session affinity. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SM_MAX_BACKEND_ENTRIES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct sm_be_key);
+  __type(value, struct sm_backend);
+} sm_be_v1 SEC(".maps");
+
+/* Selection table per (svc_id, rev): slot -> backend_id. Built by the agent (Maglev or weighted),
+ * written and retired together with sm_be_v1. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SM_MAX_LUT_ENTRIES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct sm_lut_key);
+  __type(value, __u32);
+} sm_lut_v1 SEC(".maps");
+
+/* ClientIP session affinity: (client netns, service) -> backend and last use. Written and read by
+ * the connect/sendmsg hooks; entries expire by timeout (checked on use) or LRU eviction. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, SM_MAX_AFFINITY_ENTRIES);
+  __type(key, struct sm_aff_key);
+  __type(value, struct sm_aff_val);
+} sm_aff_v1 SEC(".maps");
+
+/* Reverse translation: (socket, backend) -> VIP. Written when a connect/sendmsg is translated, read
+ * by recvmsg and getpeername. Entries leave by LRU eviction. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, SM_MAX_REVNAT_ENTRIES);
+  __type(key, struct sm_revnat_key);
+  __type(value, struct sm_revnat_val);
+} sm_revnat_v1 SEC(".maps");
+
+/* Outcome counters indexed by SM_CNT_*. Incremented by the hooks, read (summed over CPUs) by the
+ * agent's metrics and sockmeshctl. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SM_CNT_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} sm_counters_v1 SEC(".maps");
+
+#endif /* SOCKMESH_BPF_LIB_MAPS_H_ */

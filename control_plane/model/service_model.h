@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+// The desired state of the socket load balancer, independent of where it came from (manifests today,
+// the control plane's stream later) and of how the kernel stores it. Sources produce it; the agent's
+// datapath module turns it into kernel map entries.
+#ifndef SOCKMESH_CONTROL_PLANE_MODEL_SERVICE_MODEL_H_
+#define SOCKMESH_CONTROL_PLANE_MODEL_SERVICE_MODEL_H_
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace sockmesh::model {
+
+// An IPv4 or IPv6 address in network byte order. IPv4 uses the first 4 bytes; the rest stay zero.
+struct IpAddress {
+  uint8_t family = 0;  // 4 or 6; 0 means unset.
+  std::array<uint8_t, 16> bytes{};
+
+  static absl::StatusOr<IpAddress> Parse(std::string_view text);
+  std::string ToString() const;
+  bool is_v4() const { return family == 4; }
+  bool is_v6() const { return family == 6; }
+  auto operator<=>(const IpAddress&) const = default;
+};
+
+enum class Protocol : uint8_t { kTcp, kUdp };
+enum class LbAlgorithm : uint8_t { kRandom, kMaglev };
+enum class SessionAffinity : uint8_t { kNone, kClientIP };
+
+std::string_view ProtocolName(Protocol p);        // "TCP" / "UDP"
+std::string_view LbAlgorithmName(LbAlgorithm a);  // "random" / "maglev"
+std::string_view SessionAffinityName(SessionAffinity a);  // "None" / "ClientIP", as in Kubernetes
+
+// One address a client dials: VIP, port and protocol. A Kubernetes Service with two ports and two
+// cluster IPs yields four frontends.
+struct Frontend {
+  IpAddress vip;
+  uint16_t port = 0;  // host byte order
+  Protocol protocol = Protocol::kTcp;
+  auto operator<=>(const Frontend&) const = default;
+  std::string ToString() const;  // "127.10.0.1:80/TCP", "[fd00::1]:80/TCP"
+};
+
+struct Backend {
+  IpAddress address;
+  uint16_t port = 0;    // host byte order
+  uint32_t weight = 1;  // relative share for random selection; 1..65535
+  auto operator<=>(const Backend&) const = default;
+  std::string ToString() const;
+};
+
+// A frontend with everything the datapath needs to balance it. Only ready endpoints become backends;
+// an empty list means "refuse connections" (kube-proxy's REJECT).
+struct ServiceEntry {
+  std::string namespace_name;  // Kubernetes namespace
+  std::string service_name;    // Kubernetes Service name
+  std::string port_name;       // Service port name ("" when unnamed)
+  Frontend frontend;
+  LbAlgorithm algorithm = LbAlgorithm::kRandom;
+  SessionAffinity affinity = SessionAffinity::kNone;
+  uint32_t affinity_timeout_seconds = 10800;  // Kubernetes' default for ClientIP
+  std::vector<Backend> backends;              // sorted by (address, port), no duplicates
+  bool operator==(const ServiceEntry&) const = default;
+};
+
+// The whole desired state for one node, keyed by frontend so lookups and diffs are ordered.
+using DesiredState = std::map<Frontend, ServiceEntry>;
+
+// Stream forms (same text as ToString) so GoogleTest and logs print addresses, not byte arrays.
+std::ostream& operator<<(std::ostream& os, const IpAddress& ip);
+std::ostream& operator<<(std::ostream& os, const Frontend& frontend);
+std::ostream& operator<<(std::ostream& os, const Backend& backend);
+
+}  // namespace sockmesh::model
+
+#endif  // SOCKMESH_CONTROL_PLANE_MODEL_SERVICE_MODEL_H_

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/agent/abi_conversion.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "userspace/lb/maglev.h"
+#include "userspace/lb/weighted_table.h"
+
+namespace sockmesh::agent {
+namespace {
+
+uint8_t ToAbiFamily(const model::IpAddress& ip) { return ip.is_v4() ? SM_FAMILY_V4 : SM_FAMILY_V6; }
+
+void CopyAddress(const model::IpAddress& ip, __be32 out[4]) {
+  std::memset(out, 0, 16);
+  std::memcpy(out, ip.bytes.data(), ip.is_v4() ? 4 : 16);
+}
+
+absl::StatusOr<model::IpAddress> AddressFromAbi(const __be32 addr[4], uint8_t family) {
+  if (family != SM_FAMILY_V4 && family != SM_FAMILY_V6) {
+    return absl::DataLossError(absl::StrCat("kernel entry has unknown address family ", family));
+  }
+  model::IpAddress ip;
+  ip.family = family;
+  std::memcpy(ip.bytes.data(), addr, family == SM_FAMILY_V4 ? 4 : 16);
+  return ip;
+}
+
+}  // namespace
+
+sm_svc_key ToSvcKey(const model::Frontend& frontend) {
+  sm_svc_key key{};
+  CopyAddress(frontend.vip, key.addr);
+  key.port = htons(frontend.port);
+  key.proto = frontend.protocol == model::Protocol::kTcp ? IPPROTO_TCP : IPPROTO_UDP;
+  key.family = ToAbiFamily(frontend.vip);
+  return key;
+}
+
+absl::StatusOr<model::Frontend> FromSvcKey(const sm_svc_key& key) {
+  absl::StatusOr<model::IpAddress> vip = AddressFromAbi(key.addr, key.family);
+  if (!vip.ok()) return vip.status();
+  if (key.proto != IPPROTO_TCP && key.proto != IPPROTO_UDP) {
+    return absl::DataLossError(absl::StrCat("kernel service entry has protocol ", key.proto));
+  }
+  return model::Frontend{
+      .vip = *vip,
+      .port = ntohs(key.port),
+      .protocol = key.proto == IPPROTO_TCP ? model::Protocol::kTcp : model::Protocol::kUdp};
+}
+
+sm_backend ToAbiBackend(const model::Backend& backend) {
+  sm_backend be{};
+  CopyAddress(backend.address, be.addr);
+  be.port = htons(backend.port);
+  be.family = ToAbiFamily(backend.address);
+  be.weight = static_cast<__u16>(std::min<uint32_t>(backend.weight, 0xffff));
+  return be;
+}
+
+absl::StatusOr<model::Backend> FromAbiBackend(const sm_backend& be) {
+  absl::StatusOr<model::IpAddress> ip = AddressFromAbi(be.addr, be.family);
+  if (!ip.ok()) return ip.status();
+  return model::Backend{.address = *ip, .port = ntohs(be.port), .weight = be.weight};
+}
+
+uint8_t ToAbiAlgorithm(model::LbAlgorithm algorithm) {
+  return algorithm == model::LbAlgorithm::kMaglev ? SM_LB_MAGLEV : SM_LB_RANDOM;
+}
+
+absl::StatusOr<model::LbAlgorithm> FromAbiAlgorithm(uint8_t algo) {
+  switch (algo) {
+    case SM_LB_RANDOM:
+      return model::LbAlgorithm::kRandom;
+    case SM_LB_MAGLEV:
+      return model::LbAlgorithm::kMaglev;
+  }
+  return absl::DataLossError(absl::StrCat("kernel service entry has algorithm ", algo));
+}
+
+absl::StatusOr<ServiceTables> BuildServiceTables(const model::ServiceEntry& entry,
+                                                 uint32_t maglev_table_size) {
+  ServiceTables t;
+  t.algo = ToAbiAlgorithm(entry.algorithm);
+  t.affinity_timeout_s =
+      entry.affinity == model::SessionAffinity::kClientIP ? entry.affinity_timeout_seconds : 0;
+  t.backends = entry.backends;
+  for (const model::Backend& b : t.backends) {
+    if (b.address.family != entry.frontend.vip.family) {
+      return absl::InvalidArgumentError(absl::StrCat("backend ", b.ToString(), " of ",
+                                                     entry.frontend.ToString(),
+                                                     ": address family differs from the VIP's"));
+    }
+  }
+  if (t.backends.empty()) return t;
+  if (entry.algorithm == model::LbAlgorithm::kMaglev) {
+    std::vector<lb::MaglevBackend> mb;
+    mb.reserve(t.backends.size());
+    for (const model::Backend& b : t.backends) mb.push_back({b.ToString(), b.weight});
+    absl::StatusOr<std::vector<uint32_t>> table = lb::BuildMaglevTable(mb, maglev_table_size);
+    if (!table.ok()) return table.status();
+    t.lut = *std::move(table);
+  } else {
+    std::vector<uint32_t> weights;
+    weights.reserve(t.backends.size());
+    for (const model::Backend& b : t.backends) weights.push_back(b.weight);
+    t.lut = lb::BuildWeightedTable(weights, maglev_table_size);
+  }
+  return t;
+}
+
+}  // namespace sockmesh::agent

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/agent/agent.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "userspace/agent/cgroup.h"
+#include "userspace/lb/maglev.h"
+#include "userspace/log/log.h"
+
+namespace sockmesh::agent {
+namespace {
+
+constexpr char kLog[] = "agent";
+
+// How long one wait for manifest changes lasts, so a stop request is seen promptly.
+constexpr absl::Duration kWaitSlice = absl::Milliseconds(250);
+
+}  // namespace
+
+absl::StatusOr<std::string> PrepareCgroup(const std::string& arg, bool allow_root) {
+  absl::StatusOr<std::string> mount = FindCgroup2Mount();
+  if (!mount.ok()) return mount.status();
+  absl::StatusOr<std::string> path = ResolveCgroupPath(arg, *mount);
+  if (!path.ok()) return path.status();
+  if (*path == *mount && !allow_root) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--cgroup: \"", arg, "\" is the root cgroup (", *mount,
+        "): that would balance every process on the machine; pass --allow-root-cgroup if you mean "
+        "it (a DaemonSet on a dedicated node), or use a child cgroup"));
+  }
+  if (absl::Status s = EnsureCgroup(*path); !s.ok()) return s;
+  return path;
+}
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options) {
+  if (!lb::IsSupportedMaglevTableSize(options.table_size)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--table-size: invalid value ", options.table_size,
+                     ": must be one of 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521"));
+  }
+  std::unique_ptr<Agent> agent(new Agent(options));
+  absl::StatusOr<std::string> cgroup = PrepareCgroup(options.cgroup, options.allow_root_cgroup);
+  if (!cgroup.ok()) return cgroup.status();
+  agent->options_.datapath.cgroup_path = *cgroup;
+
+  absl::StatusOr<std::unique_ptr<Datapath>> dp = Datapath::Start(agent->options_.datapath);
+  if (!dp.ok()) return dp.status();
+  agent->datapath_ = *std::move(dp);
+  const AttachReport& r = agent->datapath_->report();
+  log::Info(kLog, "datapath instance \"", options.datapath.instance, "\" on cgroup ", *cgroup,
+            ": ", r.attached.size(), " programs attached, ", r.adopted.size(),
+            " adopted from pins; maps reused: ",
+            r.reused_maps.empty() ? "none" : absl::StrJoin(r.reused_maps, ","));
+
+  Datapath* raw = agent->datapath_.get();
+  auto metrics = metrics::AgentMetrics::Create(options.metrics_addr,
+                                               [raw] { return raw->ReadCounters(); });
+  if (!metrics.ok()) return metrics.status();
+  agent->metrics_ = *std::move(metrics);
+  agent->metrics_->SetProgramsAttached(agent->datapath_->programs_attached());
+  if (agent->metrics_->port() != 0) {
+    log::Info(kLog, "metrics on http://", options.metrics_addr.substr(0, options.metrics_addr.rfind(':')),
+              ":", agent->metrics_->port(), "/metrics");
+  }
+
+  absl::StatusOr<MapSync> sync = MapSync::Recover(agent->service_maps(), options.table_size);
+  if (!sync.ok()) return sync.status();
+  agent->sync_.emplace(*std::move(sync));
+  log::Info(kLog, "recovered ", agent->sync_->service_count(), " services from the kernel maps",
+            agent->sync_->orphans_removed() ? absl::StrCat(" (", agent->sync_->orphans_removed(),
+                                                           " half-written entries removed)")
+                                            : "");
+  return agent;
+}
+
+ServiceMaps Agent::service_maps() {
+  DatapathMaps& m = datapath_->maps();
+  return ServiceMaps{.services = &m.services, .backends = &m.backends, .lut = &m.lut};
+}
+
+void Agent::Sync(bool reread_kernel) {
+  absl::StatusOr<sources::ReloadResult> reload = manifests_.Reload();
+  if (!reload.ok()) {
+    metrics_->RecordManifestError();
+    log::Error(kLog, "cannot read manifests: ", reload.status().message(),
+               "; the last good state stays in force");
+    return;
+  }
+  for (const std::string& note : reload->notes) log::Info("manifests", note);
+  for (const std::string& error : reload->errors) log::Error("manifests", error);
+  if (!reload->errors.empty()) metrics_->RecordManifestError();
+  metrics_->SetManifestFilesInError(reload->errors.size());
+  if (!reload->changed_files.empty()) {
+    log::Info("manifests", "changed: ", absl::StrJoin(reload->changed_files, ", "));
+  }
+  if (applied_once_ && !reload->state_changed && !reread_kernel) return;
+
+  if (reread_kernel) {
+    absl::StatusOr<MapSync> fresh = MapSync::Recover(service_maps(), options_.table_size);
+    if (!fresh.ok()) {
+      log::Error(kLog, "cannot re-read kernel maps: ", fresh.status().message());
+    } else {
+      sync_.emplace(*std::move(fresh));
+    }
+  }
+  SyncReport report = sync_->Apply(reload->state);
+  applied_once_ = true;
+  for (const std::string& e : report.errors) log::Error("sync", e);
+  metrics_->RecordSync(report.failed == 0, report.entries_written, report.entries_deleted,
+                       report.failed);
+  metrics_->SetServices(sync_->service_count());
+  bool quiet = report.added + report.updated + report.removed + report.failed == 0;
+  if (quiet) {
+    log::Debug("sync", report.Summary());
+  } else {
+    log::Info("sync", report.Summary());
+  }
+}
+
+absl::Status Agent::Run(const std::atomic<bool>& stop) {
+  absl::StatusOr<sources::ManifestWatcher> watcher =
+      sources::ManifestWatcher::Create(options_.manifests_dir);
+  if (!watcher.ok()) return watcher.status();
+  Sync(/*reread_kernel=*/false);
+  absl::Time next_resync = absl::Now() + options_.resync_interval;
+  while (!stop.load()) {
+    absl::StatusOr<bool> changed = watcher->WaitForChange(kWaitSlice);
+    if (!changed.ok()) {
+      log::Warn(kLog, "manifest watch: ", changed.status().message(), "; watching again");
+      absl::SleepFor(absl::Seconds(1));
+      auto again = sources::ManifestWatcher::Create(options_.manifests_dir);
+      if (again.ok()) watcher = std::move(again);
+      continue;
+    }
+    bool resync = absl::Now() >= next_resync;
+    if (*changed || resync) Sync(resync);
+    if (resync) next_resync = absl::Now() + options_.resync_interval;
+  }
+  log::Info(kLog, "stopping; the datapath stays attached and keeps its last state");
+  return absl::OkStatus();
+}
+
+}  // namespace sockmesh::agent

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+// sockmesh-agent: the node agent.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
+
+#include "userspace/agent/agent.h"
+#include "userspace/log/log.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop = true; }
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using sockmesh::agent::AgentOptions;
+  namespace log = sockmesh::log;
+
+  CLI::App app{
+      "sockmesh-agent: loads the sockmesh socket load balancer into the kernel, attaches it to a\n"
+      "cgroup v2 and keeps its maps equal to the desired state. The datapath is pinned under\n"
+      "<bpffs>/sockmesh/<instance>/ and keeps working while the agent is stopped or restarted."};
+  AgentOptions opts;
+  bool standalone = true;
+  bool cleanup = false;
+  double resync_seconds = 30;
+  std::string log_level = "info";
+  opts.metrics_addr = "127.0.0.1:9464";
+
+  app.add_flag("--standalone", standalone,
+               "Read desired state from a manifests directory (the embedded default; the only "
+               "mode in this release)");
+  app.add_option("--manifests", opts.manifests_dir,
+                 "Directory of Kubernetes-shaped YAML (v1 Service, discovery.k8s.io/v1 "
+                 "EndpointSlice); reloaded when a file changes")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--cgroup", opts.cgroup,
+                 "cgroup v2 directory whose processes use the mesh: absolute, or relative to the "
+                 "cgroup2 mount; created if missing");
+  app.add_flag("--allow-root-cgroup", opts.allow_root_cgroup,
+               "Permit attaching to the root cgroup (every process on the machine)");
+  app.add_option("--instance", opts.datapath.instance,
+                 "Name of this datapath instance (pin directory name)")
+      ->capture_default_str();
+  app.add_option("--bpffs", opts.datapath.bpffs_root, "bpffs mount point (mounted if absent)")
+      ->capture_default_str();
+  app.add_option("--table-size", opts.table_size,
+                 "Slots in each service's selection table (Maglev M): a prime from 251 to 65521")
+      ->capture_default_str();
+  app.add_option("--metrics-addr", opts.metrics_addr,
+                 "Serve Prometheus metrics on ADDR:PORT (port 0 = any free port; empty = off)")
+      ->capture_default_str();
+  app.add_option("--resync-interval", resync_seconds,
+                 "Seconds between re-reads of the kernel maps that repair drift")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
+  app.add_option("--max-services", opts.datapath.sizes.services,
+                 "Capacity of the services map (0 = keep pinned size or default 16384)");
+  app.add_option("--max-backends", opts.datapath.sizes.backends,
+                 "Capacity of the backends map (0 = keep pinned size or default 65536)");
+  app.add_option("--max-lut-entries", opts.datapath.sizes.lut,
+                 "Capacity of the selection-table map (0 = keep pinned size or default 1048576)");
+  app.add_flag("--cleanup", cleanup,
+               "Detach every program of --instance and remove its pins, then exit");
+  app.add_option("--log-level", log_level, "debug, info, warning or error")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  log::Level level;
+  log::ParseLevel(log_level, &level);
+  log::SetMinLevel(level);
+
+  if (cleanup) {
+    absl::Status s = sockmesh::agent::CleanupInstance(opts.datapath.bpffs_root,
+                                                      opts.datapath.instance);
+    if (!s.ok()) {
+      log::Error("agent", "cleanup failed: ", s.message());
+      return 1;
+    }
+    log::Info("agent", "instance \"", opts.datapath.instance,
+              "\": programs detached and pins removed");
+    return 0;
+  }
+  if (!standalone) {
+    std::cerr << "only --standalone mode exists in this release\n";
+    return 2;
+  }
+  if (opts.manifests_dir.empty() || opts.cgroup.empty()) {
+    std::cerr << "--manifests and --cgroup are required (see --help)\n";
+    return 2;
+  }
+  opts.resync_interval = absl::Seconds(resync_seconds);
+
+  InstallSignalHandlers();
+  absl::StatusOr<std::unique_ptr<sockmesh::agent::Agent>> agent =
+      sockmesh::agent::Agent::Start(opts);
+  if (!agent.ok()) {
+    log::Error("agent", agent.status().message());
+    return 1;
+  }
+  absl::Status s = (*agent)->Run(g_stop);
+  if (!s.ok()) {
+    log::Error("agent", s.message());
+    return 1;
+  }
+  return 0;
+}

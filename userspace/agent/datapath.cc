@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/agent/datapath.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "sm_sock_lb.skel.h"
+#include "userspace/agent/cgroup.h"
+#include "userspace/bpf/errno_status.h"
+#include "userspace/log/log.h"
+
+namespace sockmesh::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kLog[] = "datapath";
+
+std::string PinPath(const std::string& dir, const char* name) { return dir + "/" + name; }
+
+// The size to load a map with: an explicit request wins; otherwise a pinned map keeps its size so
+// that libbpf can reuse it (it refuses maps whose max_entries differ).
+absl::Status ChooseMapSize(bpf_map* map, uint32_t requested, const std::string& pin_path) {
+  uint32_t size = requested;
+  if (size == 0 && fs::exists(pin_path)) {
+    absl::StatusOr<bpf::UniqueFd> fd = bpf::OpenPinned(pin_path);
+    if (!fd.ok()) return fd.status();
+    absl::StatusOr<bpf::MapInfo> info = bpf::GetMapInfo(fd->get());
+    if (!info.ok()) return info.status();
+    size = info->max_entries;
+  }
+  if (size == 0) return absl::OkStatus();
+  int err = bpf_map__set_max_entries(map, size);
+  if (err) return bpf::ErrnoToStatus(err, absl::StrCat("resize map ", bpf_map__name(map)));
+  return absl::OkStatus();
+}
+
+// The cgroup a pinned link is attached to, so a restart with another --cgroup is refused instead
+// of silently leaving the old cgroup balanced.
+absl::StatusOr<uint64_t> LinkCgroupId(int link_fd) {
+  bpf_link_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(link_fd, &info, &len) != 0) {
+    return bpf::ErrnoToStatus(errno, "link info");
+  }
+  if (info.type != BPF_LINK_TYPE_CGROUP) {
+    return absl::FailedPreconditionError("pinned link is not a cgroup link");
+  }
+  return info.cgroup.cgroup_id;
+}
+
+}  // namespace
+
+void Datapath::SkeletonDeleter::operator()(sm_sock_lb* skel) const { sm_sock_lb__destroy(skel); }
+void Datapath::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
+
+absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathOptions& options) {
+  if (absl::Status s = ValidateInstanceName(options.instance); !s.ok()) return s;
+  if (absl::Status s = EnsureBpffs(options.bpffs_root); !s.ok()) return s;
+  PinLayout layout = MakePinLayout(options.bpffs_root, options.instance);
+  std::error_code ec;
+  fs::create_directories(layout.maps_dir, ec);
+  fs::create_directories(layout.links_dir, ec);
+  if (ec) return bpf::ErrnoToStatus(ec.value(), absl::StrCat("create ", layout.instance_dir));
+
+  std::unique_ptr<Datapath> dp(new Datapath());
+  if (absl::Status s = dp->Load(options, layout); !s.ok()) return s;
+  if (absl::Status s = dp->AttachAll(options, layout); !s.ok()) return s;
+  return dp;
+}
+
+absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& layout) {
+  skel_.reset(sm_sock_lb__open());
+  if (!skel_) return bpf::ErrnoToStatus(errno, "open BPF object sm_sock_lb");
+
+  struct Sized {
+    bpf_map* map;
+    uint32_t requested;
+  };
+  const Sized sized[] = {{skel_->maps.sm_svc_v1, options.sizes.services},
+                         {skel_->maps.sm_be_v1, options.sizes.backends},
+                         {skel_->maps.sm_lut_v1, options.sizes.lut},
+                         {skel_->maps.sm_aff_v1, options.sizes.affinity},
+                         {skel_->maps.sm_revnat_v1, options.sizes.revnat},
+                         {skel_->maps.sm_counters_v1, 0}};
+  for (const Sized& m : sized) {
+    std::string pin = PinPath(layout.maps_dir, bpf_map__name(m.map));
+    if (fs::exists(pin)) report_.reused_maps.push_back(bpf_map__name(m.map));
+    if (absl::Status s = ChooseMapSize(m.map, m.requested, pin); !s.ok()) return s;
+    // libbpf reuses a compatible pinned map and pins the ones it creates.
+    if (int err = bpf_map__set_pin_path(m.map, pin.c_str()); err) {
+      return bpf::ErrnoToStatus(err, absl::StrCat("set pin path ", pin));
+    }
+  }
+  if (int err = sm_sock_lb__load(skel_.get()); err) {
+    return absl::Status(bpf::ErrnoToStatus(err, "load BPF programs").code(),
+                        absl::StrCat("load BPF programs: ", std::strerror(-err),
+                                     " (a pinned map with another layout or size needs "
+                                     "`sockmesh-agent --cleanup --instance ",
+                                     options.instance, "` first; libbpf's log above says which)"));
+  }
+
+  auto svc = bpf::TypedMap<sm_svc_key, sm_svc>::FromSkeleton(skel_->maps.sm_svc_v1);
+  auto be = bpf::TypedMap<sm_be_key, sm_backend>::FromSkeleton(skel_->maps.sm_be_v1);
+  auto lut = bpf::TypedMap<sm_lut_key, uint32_t>::FromSkeleton(skel_->maps.sm_lut_v1);
+  auto aff = bpf::TypedMap<sm_aff_key, sm_aff_val>::FromSkeleton(skel_->maps.sm_aff_v1);
+  auto rnat = bpf::TypedMap<sm_revnat_key, sm_revnat_val>::FromSkeleton(skel_->maps.sm_revnat_v1);
+  for (const absl::Status& s : {svc.status(), be.status(), lut.status(), aff.status(),
+                                rnat.status()}) {
+    if (!s.ok()) return s;
+  }
+  maps_ = std::make_unique<DatapathMaps>(DatapathMaps{
+      .services = *std::move(svc),
+      .backends = *std::move(be),
+      .lut = *std::move(lut),
+      .affinity = *std::move(aff),
+      .revnat = *std::move(rnat),
+      .counters_fd = bpf_map__fd(skel_->maps.sm_counters_v1),
+  });
+  return absl::OkStatus();
+}
+
+absl::Status Datapath::AttachAll(const DatapathOptions& options, const PinLayout& layout) {
+  absl::StatusOr<uint64_t> cgroup_id = CgroupId(options.cgroup_path);
+  if (!cgroup_id.ok()) return cgroup_id.status();
+  absl::StatusOr<bpf::UniqueFd> cgroup = OpenCgroup(options.cgroup_path);
+  if (!cgroup.ok()) return cgroup.status();
+
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    std::string name = bpf_program__name(prog);
+    std::string pin = PinPath(layout.links_dir, name.c_str());
+    if (fs::exists(pin)) {
+      LinkPtr link(bpf_link__open(pin.c_str()));
+      if (!link) return bpf::ErrnoToStatus(errno, absl::StrCat("open pinned link ", pin));
+      absl::StatusOr<uint64_t> attached_to = LinkCgroupId(bpf_link__fd(link.get()));
+      if (!attached_to.ok()) return attached_to.status();
+      if (*attached_to != *cgroup_id) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "instance \"", options.instance, "\" is attached to cgroup id ", *attached_to,
+            ", not ", options.cgroup_path, " (id ", *cgroup_id,
+            "); run `sockmesh-agent --cleanup --instance ", options.instance, "` first"));
+      }
+      // Replaces the program in place: the cgroup never runs without one.
+      if (int err = bpf_link__update_program(link.get(), prog); err) {
+        return bpf::ErrnoToStatus(err, absl::StrCat("update pinned link ", pin));
+      }
+      report_.adopted.push_back(name);
+      links_.push_back(std::move(link));
+      continue;
+    }
+    LinkPtr link(bpf_program__attach_cgroup(prog, cgroup->get()));
+    if (!link) {
+      return bpf::ErrnoToStatus(errno, absl::StrCat("attach ", name, " to ", options.cgroup_path));
+    }
+    if (int err = bpf_link__pin(link.get(), pin.c_str()); err) {
+      return bpf::ErrnoToStatus(err, absl::StrCat("pin link ", pin));
+    }
+    report_.attached.push_back(name);
+    links_.push_back(std::move(link));
+  }
+  return absl::OkStatus();
+}
+
+Datapath::~Datapath() = default;
+
+absl::StatusOr<std::vector<uint64_t>> Datapath::ReadCounters() const {
+  return bpf::ReadPerCpuCounters(maps_->counters_fd, SM_CNT_MAX);
+}
+
+absl::Status CleanupInstance(const std::string& bpffs_root, const std::string& instance) {
+  if (absl::Status s = ValidateInstanceName(instance); !s.ok()) return s;
+  PinLayout layout = MakePinLayout(bpffs_root, instance);
+  std::error_code ec;
+  // Detach explicitly: a still-running agent may hold link fds that would outlive the unpin.
+  for (const auto& entry : fs::directory_iterator(layout.links_dir, ec)) {
+    absl::StatusOr<bpf::UniqueFd> link = bpf::OpenPinned(entry.path().string());
+    if (!link.ok()) return link.status();
+    if (bpf_link_detach(link->get()) != 0 && errno != ENOLINK) {
+      return bpf::ErrnoToStatus(errno, absl::StrCat("detach ", entry.path().string()));
+    }
+  }
+  return RemovePins(layout);
+}
+
+}  // namespace sockmesh::agent

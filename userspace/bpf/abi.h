@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+// The kernel/user ABI as C++ sees it: bpf/include/sockmesh/abi.h plus the checks that the compiler
+// laid the structs out exactly as the BPF side did (no hidden padding, same offsets).
+#ifndef SOCKMESH_USERSPACE_BPF_ABI_H_
+#define SOCKMESH_USERSPACE_BPF_ABI_H_
+
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
+
+#include "sockmesh/abi.h"
+#include "sockmesh/consts.h"
+
+namespace sockmesh::bpf {
+
+template <typename T>
+constexpr bool kAbiSafe = std::has_unique_object_representations_v<T> &&
+                          std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T>;
+
+static_assert(kAbiSafe<sm_svc_key> && sizeof(sm_svc_key) == 20);
+static_assert(offsetof(sm_svc_key, port) == 16 && offsetof(sm_svc_key, family) == 19);
+static_assert(kAbiSafe<sm_svc> && sizeof(sm_svc) == 24);
+static_assert(offsetof(sm_svc, affinity_timeout_s) == 16 && offsetof(sm_svc, algo) == 20);
+static_assert(kAbiSafe<sm_lut_key> && sizeof(sm_lut_key) == 12);
+static_assert(kAbiSafe<sm_be_key> && sizeof(sm_be_key) == 12);
+static_assert(kAbiSafe<sm_backend> && sizeof(sm_backend) == 24);
+static_assert(offsetof(sm_backend, port) == 16 && offsetof(sm_backend, weight) == 20);
+static_assert(kAbiSafe<sm_aff_key> && sizeof(sm_aff_key) == 16);
+static_assert(kAbiSafe<sm_aff_val> && sizeof(sm_aff_val) == 16);
+static_assert(kAbiSafe<sm_revnat_key> && sizeof(sm_revnat_key) == 32);
+static_assert(offsetof(sm_revnat_key, addr) == 8 && offsetof(sm_revnat_key, port) == 24);
+static_assert(kAbiSafe<sm_revnat_val> && sizeof(sm_revnat_val) == 20);
+
+// Value-initialised ABI structs compare by bytes: every byte is a field or explicit padding.
+template <typename T>
+bool AbiEqual(const T& a, const T& b) {
+  static_assert(kAbiSafe<T>);
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+}  // namespace sockmesh::bpf
+
+#endif  // SOCKMESH_USERSPACE_BPF_ABI_H_

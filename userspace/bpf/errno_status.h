@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: Apache-2.0
+#ifndef SOCKMESH_USERSPACE_BPF_ERRNO_STATUS_H_
+#define SOCKMESH_USERSPACE_BPF_ERRNO_STATUS_H_
+
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+
+namespace sockmesh::bpf {
+
+// Maps an errno (positive, or the negative value libbpf returns) to an absl::Status once, so every
+// caller agrees: ENOENT -> NotFound, E2BIG/ENOSPC/ENOMEM -> ResourceExhausted, EEXIST ->
+// AlreadyExists, EPERM/EACCES -> PermissionDenied, EINVAL -> InvalidArgument, others -> Internal.
+// The message is "<what>: <strerror>".
+absl::Status ErrnoToStatus(int err, absl::string_view what);
+
+}  // namespace sockmesh::bpf
+
+#endif  // SOCKMESH_USERSPACE_BPF_ERRNO_STATUS_H_

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/metrics/agent_metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <exception>
+
+#include "absl/strings/str_cat.h"
+#include "sockmesh/consts.h"
+#include "userspace/log/log.h"
+
+namespace sockmesh::metrics {
+namespace {
+
+// Reads the kernel counters at scrape time, so the agent does no periodic polling.
+class DatapathCollector : public prometheus::Collectable {
+ public:
+  explicit DatapathCollector(CounterReader reader) : reader_(std::move(reader)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily family{
+        .name = "sockmesh_datapath_events_total",
+        .help = "Outcomes of the socket load-balancing hooks, counted in the kernel",
+        .type = prometheus::MetricType::Counter,
+        .metric = {}};
+    absl::StatusOr<std::vector<uint64_t>> values = reader_();
+    if (!values.ok()) {
+      log::Warn("metrics", "cannot read datapath counters: ", values.status().message());
+      return {};
+    }
+    const auto& names = DatapathEventNames();
+    for (size_t i = 0; i < values->size() && i < names.size(); ++i) {
+      prometheus::ClientMetric m;
+      m.label.push_back({"event", names[i]});
+      m.counter.value = static_cast<double>((*values)[i]);
+      family.metric.push_back(std::move(m));
+    }
+    return {family};
+  }
+
+ private:
+  CounterReader reader_;
+};
+
+}  // namespace
+
+const std::vector<std::string>& DatapathEventNames() {
+  static const std::vector<std::string> kNames = [] {
+    std::vector<std::string> n(SM_CNT_MAX);
+    n[SM_CNT_CONNECT_XLATE] = "connect_translated";
+    n[SM_CNT_SENDMSG_XLATE] = "sendmsg_translated";
+    n[SM_CNT_NO_BACKEND] = "refused_no_backend";
+    n[SM_CNT_RECVMSG_REVNAT] = "recvmsg_reverse_translated";
+    n[SM_CNT_PEERNAME_REVNAT] = "getpeername_reverse_translated";
+    n[SM_CNT_AFFINITY_HIT] = "affinity_hit";
+    n[SM_CNT_AFFINITY_STALE] = "affinity_stale";
+    n[SM_CNT_REV_RETRY] = "backend_set_swapped_retry";
+    n[SM_CNT_INCONSISTENT] = "inconsistent_maps_failed_open";
+    n[SM_CNT_REVNAT_UPDATE_FAIL] = "revnat_map_update_failed";
+    n[SM_CNT_AFFINITY_UPDATE_FAIL] = "affinity_map_update_failed";
+    return n;
+  }();
+  return kNames;
+}
+
+struct AgentMetrics::Impl {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<DatapathCollector> datapath;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  prometheus::Gauge* services = nullptr;
+  prometheus::Gauge* programs = nullptr;
+  prometheus::Gauge* manifest_files_in_error = nullptr;
+  prometheus::Gauge* last_sync = nullptr;
+  prometheus::Counter* syncs_ok = nullptr;
+  prometheus::Counter* syncs_failed = nullptr;
+  prometheus::Counter* service_sync_errors = nullptr;
+  prometheus::Counter* map_writes = nullptr;
+  prometheus::Counter* map_deletes = nullptr;
+  prometheus::Counter* manifest_errors = nullptr;
+};
+
+absl::StatusOr<std::unique_ptr<AgentMetrics>> AgentMetrics::Create(const std::string& listen,
+                                                                   CounterReader counters) {
+  std::unique_ptr<AgentMetrics> m(new AgentMetrics());
+  m->impl_ = std::make_unique<Impl>();
+  Impl& i = *m->impl_;
+  prometheus::Registry& r = *i.registry;
+  i.services = &prometheus::BuildGauge()
+                    .Name("sockmesh_agent_services")
+                    .Help("Frontends (VIP, port, protocol) programmed into the kernel")
+                    .Register(r)
+                    .Add({});
+  i.programs = &prometheus::BuildGauge()
+                    .Name("sockmesh_agent_programs_attached")
+                    .Help("BPF programs attached to the mesh cgroup")
+                    .Register(r)
+                    .Add({});
+  i.manifest_files_in_error = &prometheus::BuildGauge()
+                                   .Name("sockmesh_agent_manifest_files_in_error")
+                                   .Help("Manifest files whose current content is rejected")
+                                   .Register(r)
+                                   .Add({});
+  i.last_sync = &prometheus::BuildGauge()
+                     .Name("sockmesh_agent_last_sync_timestamp_seconds")
+                     .Help("Unix time of the last map synchronisation")
+                     .Register(r)
+                     .Add({});
+  auto& syncs = prometheus::BuildCounter()
+                    .Name("sockmesh_agent_syncs_total")
+                    .Help("Map synchronisations by result")
+                    .Register(r);
+  i.syncs_ok = &syncs.Add({{"result", "ok"}});
+  i.syncs_failed = &syncs.Add({{"result", "error"}});
+  i.service_sync_errors = &prometheus::BuildCounter()
+                               .Name("sockmesh_agent_service_sync_errors_total")
+                               .Help("Services whose kernel update failed (old state kept)")
+                               .Register(r)
+                               .Add({});
+  auto& ops = prometheus::BuildCounter()
+                  .Name("sockmesh_agent_map_operations_total")
+                  .Help("Kernel map entries written or deleted by synchronisation")
+                  .Register(r);
+  i.map_writes = &ops.Add({{"op", "write"}});
+  i.map_deletes = &ops.Add({{"op", "delete"}});
+  i.manifest_errors = &prometheus::BuildCounter()
+                           .Name("sockmesh_agent_manifest_errors_total")
+                           .Help("Manifest reloads that reported an error")
+                           .Register(r)
+                           .Add({});
+  if (counters) i.datapath = std::make_shared<DatapathCollector>(std::move(counters));
+  if (!listen.empty()) {
+    try {  // civetweb reports a failed bind by throwing; keep it inside this module
+      i.exposer = std::make_unique<prometheus::Exposer>(listen);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat("--metrics-addr: cannot listen on \"", listen,
+                                                 "\": ", e.what()));
+    }
+    i.exposer->RegisterCollectable(i.registry);
+    if (i.datapath) i.exposer->RegisterCollectable(i.datapath);
+  }
+  return m;
+}
+
+AgentMetrics::~AgentMetrics() = default;
+
+int AgentMetrics::port() const {
+  if (!impl_->exposer) return 0;
+  auto ports = impl_->exposer->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+std::string AgentMetrics::Render() const {
+  std::vector<prometheus::MetricFamily> families = impl_->registry->Collect();
+  if (impl_->datapath) {
+    for (auto& f : impl_->datapath->Collect()) families.push_back(std::move(f));
+  }
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+void AgentMetrics::SetServices(size_t n) { impl_->services->Set(static_cast<double>(n)); }
+void AgentMetrics::SetProgramsAttached(size_t n) { impl_->programs->Set(static_cast<double>(n)); }
+void AgentMetrics::SetManifestFilesInError(size_t n) {
+  impl_->manifest_files_in_error->Set(static_cast<double>(n));
+}
+void AgentMetrics::RecordManifestError() { impl_->manifest_errors->Increment(); }
+
+void AgentMetrics::RecordSync(bool ok, uint64_t writes, uint64_t deletes, int failed_services) {
+  (ok ? impl_->syncs_ok : impl_->syncs_failed)->Increment();
+  impl_->map_writes->Increment(static_cast<double>(writes));
+  impl_->map_deletes->Increment(static_cast<double>(deletes));
+  impl_->service_sync_errors->Increment(failed_services);
+  impl_->last_sync->SetToCurrentTime();
+}
+
+}  // namespace sockmesh::metrics

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+// The agent's Prometheus metrics (prometheus-cpp, text exposition on /metrics): its own health and
+// the datapath's outcome counters, read from the kernel at scrape time.
+#ifndef SOCKMESH_USERSPACE_METRICS_AGENT_METRICS_H_
+#define SOCKMESH_USERSPACE_METRICS_AGENT_METRICS_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace prometheus {
+class Counter;
+class Exposer;
+class Gauge;
+class Registry;
+}  // namespace prometheus
+
+namespace sockmesh::metrics {
+
+// Returns the SM_CNT_* counters summed over CPUs.
+using CounterReader = std::function<absl::StatusOr<std::vector<uint64_t>>()>;
+
+// Names of the datapath events, indexed by SM_CNT_*, as they appear in the `event` label.
+const std::vector<std::string>& DatapathEventNames();
+
+class AgentMetrics {
+ public:
+  // Serves /metrics on `listen` ("127.0.0.1:9464"; port 0 picks a free one). Empty = registry
+  // only, no HTTP server (tests, or when the operator disabled it).
+  static absl::StatusOr<std::unique_ptr<AgentMetrics>> Create(const std::string& listen,
+                                                              CounterReader datapath_counters);
+  ~AgentMetrics();
+
+  // The port actually bound, 0 when not serving.
+  int port() const;
+  // The text exposition, as a scrape would see it.
+  std::string Render() const;
+
+  void SetServices(size_t n);
+  void SetProgramsAttached(size_t n);
+  void RecordSync(bool ok, uint64_t map_writes, uint64_t map_deletes, int failed_services);
+  void SetManifestFilesInError(size_t n);
+  void RecordManifestError();
+
+ private:
+  AgentMetrics() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sockmesh::metrics
+
+#endif  // SOCKMESH_USERSPACE_METRICS_AGENT_METRICS_H_
