@@ -6,13 +6,15 @@
 #ifndef SOCKMESH_BPF_LIB_MAPS_H_
 #define SOCKMESH_BPF_LIB_MAPS_H_
 
+/* vmlinux.h first: the libbpf headers use its types. */
 #include "vmlinux.h"
+/* clang-format would sort libbpf above vmlinux.h without this line. */
 #include <bpf/bpf_helpers.h>
 
 #include "sockmesh/abi.h"
 
-/* Frontends. Written by the agent (map_sync), read by the connect/sendmsg hooks. An entry leaves when
- * its Service or port leaves the desired state. */
+/* Frontends. Written by the agent (map_sync), read by the connect/sendmsg hooks. An entry leaves
+ * when its Service or port leaves the desired state. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, SM_MAX_SERVICES);

@@ -86,12 +86,10 @@ static __always_inline __u32 sm_flow_hash(struct bpf_sock_addr *ctx, bool v6, __
   return sm_hash_words(SM_GET_SOCKET_COOKIE(ctx), SM_GET_NETNS_COOKIE(ctx));
 }
 
-static __always_inline void sm_revnat_record(struct bpf_sock_addr *ctx,
-                                             const struct sm_backend *be,
+static __always_inline void sm_revnat_record(struct bpf_sock_addr *ctx, const struct sm_backend *be,
                                              const struct sm_svc_key *frontend) {
-  struct sm_revnat_key key = {.cookie = SM_GET_SOCKET_COOKIE(ctx),
-                              .port = be->port,
-                              .family = be->family};
+  struct sm_revnat_key key = {
+      .cookie = SM_GET_SOCKET_COOKIE(ctx), .port = be->port, .family = be->family};
   __builtin_memcpy(key.addr, be->addr, sizeof(key.addr));
   struct sm_revnat_val val = {.port = frontend->port, .family = frontend->family};
   __builtin_memcpy(val.addr, frontend->addr, sizeof(val.addr));
@@ -132,9 +130,8 @@ static __always_inline int sm_sock_forward(struct bpf_sock_addr *ctx, bool v6, _
 static __always_inline int sm_sock_reverse(struct bpf_sock_addr *ctx, bool v6, __u32 counter) {
   struct sm_svc_key peer;
   sm_dialed_key(ctx, v6, &peer);
-  struct sm_revnat_key key = {.cookie = SM_GET_SOCKET_COOKIE(ctx),
-                              .port = peer.port,
-                              .family = peer.family};
+  struct sm_revnat_key key = {
+      .cookie = SM_GET_SOCKET_COOKIE(ctx), .port = peer.port, .family = peer.family};
   __builtin_memcpy(key.addr, peer.addr, sizeof(key.addr));
   const struct sm_revnat_val *vip = bpf_map_lookup_elem(&sm_revnat_v1, &key);
   if (!vip) return SM_SYS_ALLOW;

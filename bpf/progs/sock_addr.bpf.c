@@ -1,31 +1,43 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Socket-level load balancing: cgroup sock_addr hooks. Each hook is a thin wrapper around
  * lib/sock_addr.h. All of them fail open: a call we cannot translate proceeds unchanged. */
-#include "vmlinux.h"
+#include "lib/sock_addr.h"
 
 #include <bpf/bpf_helpers.h>
 
-#include "lib/sock_addr.h"
+#include "vmlinux.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 SEC("cgroup/connect4")
-int sm_connect4(struct bpf_sock_addr *ctx) { return sm_sock_forward(ctx, false, SM_CNT_CONNECT_XLATE); }
+int sm_connect4(struct bpf_sock_addr *ctx) {
+  return sm_sock_forward(ctx, false, SM_CNT_CONNECT_XLATE);
+}
 
 SEC("cgroup/connect6")
-int sm_connect6(struct bpf_sock_addr *ctx) { return sm_sock_forward(ctx, true, SM_CNT_CONNECT_XLATE); }
+int sm_connect6(struct bpf_sock_addr *ctx) {
+  return sm_sock_forward(ctx, true, SM_CNT_CONNECT_XLATE);
+}
 
 SEC("cgroup/sendmsg4")
-int sm_sendmsg4(struct bpf_sock_addr *ctx) { return sm_sock_forward(ctx, false, SM_CNT_SENDMSG_XLATE); }
+int sm_sendmsg4(struct bpf_sock_addr *ctx) {
+  return sm_sock_forward(ctx, false, SM_CNT_SENDMSG_XLATE);
+}
 
 SEC("cgroup/sendmsg6")
-int sm_sendmsg6(struct bpf_sock_addr *ctx) { return sm_sock_forward(ctx, true, SM_CNT_SENDMSG_XLATE); }
+int sm_sendmsg6(struct bpf_sock_addr *ctx) {
+  return sm_sock_forward(ctx, true, SM_CNT_SENDMSG_XLATE);
+}
 
 SEC("cgroup/recvmsg4")
-int sm_recvmsg4(struct bpf_sock_addr *ctx) { return sm_sock_reverse(ctx, false, SM_CNT_RECVMSG_REVNAT); }
+int sm_recvmsg4(struct bpf_sock_addr *ctx) {
+  return sm_sock_reverse(ctx, false, SM_CNT_RECVMSG_REVNAT);
+}
 
 SEC("cgroup/recvmsg6")
-int sm_recvmsg6(struct bpf_sock_addr *ctx) { return sm_sock_reverse(ctx, true, SM_CNT_RECVMSG_REVNAT); }
+int sm_recvmsg6(struct bpf_sock_addr *ctx) {
+  return sm_sock_reverse(ctx, true, SM_CNT_RECVMSG_REVNAT);
+}
 
 SEC("cgroup/getpeername4")
 int sm_getpeername4(struct bpf_sock_addr *ctx) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The desired state of the socket load balancer, independent of where it came from (manifests today,
-// the control plane's stream later) and of how the kernel stores it. Sources produce it; the agent's
-// datapath module turns it into kernel map entries.
+// The desired state of the socket load balancer, independent of where it came from (manifests
+// today, the control plane's stream later) and of how the kernel stores it. Sources produce it; the
+// agent's datapath module turns it into kernel map entries.
 #ifndef SOCKMESH_CONTROL_PLANE_MODEL_SERVICE_MODEL_H_
 #define SOCKMESH_CONTROL_PLANE_MODEL_SERVICE_MODEL_H_
 
@@ -36,7 +36,9 @@ enum class SessionAffinity : uint8_t { kNone, kClientIP };
 
 std::string_view ProtocolName(Protocol p);        // "TCP" / "UDP"
 std::string_view LbAlgorithmName(LbAlgorithm a);  // "random" / "maglev"
-std::string_view SessionAffinityName(SessionAffinity a);  // "None" / "ClientIP", as in Kubernetes
+
+// "None" / "ClientIP", spelled as in Kubernetes manifests.
+std::string_view SessionAffinityName(SessionAffinity a);
 
 // One address a client dials: VIP, port and protocol. A Kubernetes Service with two ports and two
 // cluster IPs yields four frontends.
@@ -56,8 +58,8 @@ struct Backend {
   std::string ToString() const;
 };
 
-// A frontend with everything the datapath needs to balance it. Only ready endpoints become backends;
-// an empty list means "refuse connections" (kube-proxy's REJECT).
+// A frontend with everything the datapath needs to balance it. Only ready endpoints become
+// backends; an empty list means "refuse connections" (kube-proxy's REJECT).
 struct ServiceEntry {
   std::string namespace_name;  // Kubernetes namespace
   std::string service_name;    // Kubernetes Service name

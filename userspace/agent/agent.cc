@@ -49,20 +49,21 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   if (!dp.ok()) return dp.status();
   agent->datapath_ = *std::move(dp);
   const AttachReport& r = agent->datapath_->report();
-  log::Info(kLog, "datapath instance \"", options.datapath.instance, "\" on cgroup ", *cgroup,
-            ": ", r.attached.size(), " programs attached, ", r.adopted.size(),
+  log::Info(kLog, "datapath instance \"", options.datapath.instance, "\" on cgroup ", *cgroup, ": ",
+            r.attached.size(), " programs attached, ", r.adopted.size(),
             " adopted from pins; maps reused: ",
             r.reused_maps.empty() ? "none" : absl::StrJoin(r.reused_maps, ","));
 
   Datapath* raw = agent->datapath_.get();
-  auto metrics = metrics::AgentMetrics::Create(options.metrics_addr,
-                                               [raw] { return raw->ReadCounters(); });
+  auto metrics =
+      metrics::AgentMetrics::Create(options.metrics_addr, [raw] { return raw->ReadCounters(); });
   if (!metrics.ok()) return metrics.status();
   agent->metrics_ = *std::move(metrics);
   agent->metrics_->SetProgramsAttached(agent->datapath_->programs_attached());
   if (agent->metrics_->port() != 0) {
-    log::Info(kLog, "metrics on http://", options.metrics_addr.substr(0, options.metrics_addr.rfind(':')),
-              ":", agent->metrics_->port(), "/metrics");
+    log::Info(kLog, "metrics on http://",
+              options.metrics_addr.substr(0, options.metrics_addr.rfind(':')), ":",
+              agent->metrics_->port(), "/metrics");
   }
 
   absl::StatusOr<MapSync> sync = MapSync::Recover(agent->service_maps(), options.table_size);
@@ -106,12 +107,14 @@ void Agent::Sync(bool reread_kernel) {
     }
   }
   SyncReport report = sync_->Apply(reload->state);
+  bool first = !applied_once_;
   applied_once_ = true;
   for (const std::string& e : report.errors) log::Error("sync", e);
   metrics_->RecordSync(report.failed == 0, report.entries_written, report.entries_deleted,
                        report.failed);
   metrics_->SetServices(sync_->service_count());
-  bool quiet = report.added + report.updated + report.removed + report.failed == 0;
+  // After a restart an unchanged state is the good news an operator waits for: say it once.
+  bool quiet = !first && report.added + report.updated + report.removed + report.failed == 0;
   if (quiet) {
     log::Debug("sync", report.Summary());
   } else {

@@ -86,8 +86,8 @@ int main(int argc, char** argv) {
   log::SetMinLevel(level);
 
   if (cleanup) {
-    absl::Status s = sockmesh::agent::CleanupInstance(opts.datapath.bpffs_root,
-                                                      opts.datapath.instance);
+    absl::Status s =
+        sockmesh::agent::CleanupInstance(opts.datapath.bpffs_root, opts.datapath.instance);
     if (!s.ok()) {
       log::Error("agent", "cleanup failed: ", s.message());
       return 1;

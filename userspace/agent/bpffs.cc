@@ -33,15 +33,16 @@ PinLayout MakePinLayout(const std::string& bpffs_root, const std::string& instan
 
 absl::Status ValidateInstanceName(const std::string& instance) {
   auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("--instance: invalid value \"", instance,
-                                                   "\": ", why));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--instance: invalid value \"", instance, "\": ", why));
   };
   if (instance.empty() || instance.size() > 64) return bad("must be 1-64 characters");
   for (size_t i = 0; i < instance.size(); ++i) {
     char c = instance[i];
     bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
     if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.'))) {
-      return bad("use lower-case letters, digits, '-', '_' and '.', starting with a letter or digit");
+      return bad(
+          "use lower-case letters, digits, '-', '_' and '.', starting with a letter or digit");
     }
   }
   return absl::OkStatus();

@@ -40,8 +40,8 @@ absl::StatusOr<std::string> ResolveCgroupPath(const std::string& arg, const std:
   std::string m = mount_path.string();
   while (m.size() > 1 && m.back() == '/') m.pop_back();
   if (s != m && !absl::StartsWith(s, m + "/")) {
-    return absl::InvalidArgumentError(absl::StrCat("--cgroup: \"", arg,
-                                                   "\" is not inside the cgroup2 mount ", m));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cgroup: \"", arg, "\" is not inside the cgroup2 mount ", m));
   }
   return s;
 }

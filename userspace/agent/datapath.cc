@@ -110,8 +110,8 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
   auto lut = bpf::TypedMap<sm_lut_key, uint32_t>::FromSkeleton(skel_->maps.sm_lut_v1);
   auto aff = bpf::TypedMap<sm_aff_key, sm_aff_val>::FromSkeleton(skel_->maps.sm_aff_v1);
   auto rnat = bpf::TypedMap<sm_revnat_key, sm_revnat_val>::FromSkeleton(skel_->maps.sm_revnat_v1);
-  for (const absl::Status& s : {svc.status(), be.status(), lut.status(), aff.status(),
-                                rnat.status()}) {
+  for (const absl::Status& s :
+       {svc.status(), be.status(), lut.status(), aff.status(), rnat.status()}) {
     if (!s.ok()) return s;
   }
   maps_ = std::make_unique<DatapathMaps>(DatapathMaps{
@@ -142,8 +142,8 @@ absl::Status Datapath::AttachAll(const DatapathOptions& options, const PinLayout
       if (!attached_to.ok()) return attached_to.status();
       if (*attached_to != *cgroup_id) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "instance \"", options.instance, "\" is attached to cgroup id ", *attached_to,
-            ", not ", options.cgroup_path, " (id ", *cgroup_id,
+            "instance \"", options.instance, "\" is attached to cgroup id ", *attached_to, ", not ",
+            options.cgroup_path, " (id ", *cgroup_id,
             "); run `sockmesh-agent --cleanup --instance ", options.instance, "` first"));
       }
       // Replaces the program in place: the cgroup never runs without one.

@@ -21,7 +21,8 @@ std::vector<uint8_t> BackendIdentity(const sm_backend& be) {
   return id;
 }
 
-bool SameBackends(const std::map<uint32_t, sm_backend>& a, const std::map<uint32_t, sm_backend>& b) {
+bool SameBackends(const std::map<uint32_t, sm_backend>& a,
+                  const std::map<uint32_t, sm_backend>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
     return x.first == y.first && bpf::AbiEqual(x.second, y.second);
   });
@@ -188,7 +189,8 @@ absl::Status MapSync::Update(const model::Frontend& frontend, Applied& applied, 
   }
   // The switch: one update of one element, atomic for readers.
   if (absl::Status s = maps_.services->Update(ToSvcKey(frontend), value); !s.ok()) {
-    if (!same_tables) DeleteRevision(value.svc_id, value.rev, wanted.backends, wanted.lut.size(), report);
+    if (!same_tables)
+      DeleteRevision(value.svc_id, value.rev, wanted.backends, wanted.lut.size(), report);
     return s;
   }
   ++report.entries_written;
@@ -217,7 +219,8 @@ absl::Status MapSync::WriteRevision(uint32_t svc_id, uint32_t rev, const Wanted&
                                     SyncReport& report) {
   auto rollback = [&](const absl::Status& s) {
     DeleteRevision(svc_id, rev, wanted.backends, wanted.lut.size(), report);
-    return absl::Status(s.code(), absl::StrCat(s.message(), "; the previous backend set stays in force"));
+    return absl::Status(s.code(),
+                        absl::StrCat(s.message(), "; the previous backend set stays in force"));
   };
   for (const auto& [backend_id, be] : wanted.backends) {
     sm_be_key key{.svc_id = svc_id, .rev = rev, .backend_id = backend_id};

@@ -14,8 +14,8 @@
 namespace sockmesh::bpf {
 
 template <typename T>
-constexpr bool kAbiSafe = std::has_unique_object_representations_v<T> &&
-                          std::is_trivially_copyable_v<T> && std::is_standard_layout_v<T>;
+constexpr bool kAbiSafe = std::has_unique_object_representations_v<T>&&
+    std::is_trivially_copyable_v<T>&& std::is_standard_layout_v<T>;
 
 static_assert(kAbiSafe<sm_svc_key> && sizeof(sm_svc_key) == 20);
 static_assert(offsetof(sm_svc_key, port) == 16 && offsetof(sm_svc_key, family) == 19);

@@ -2,9 +2,8 @@
 #ifndef SOCKMESH_USERSPACE_BPF_ERRNO_STATUS_H_
 #define SOCKMESH_USERSPACE_BPF_ERRNO_STATUS_H_
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace sockmesh::bpf {
 

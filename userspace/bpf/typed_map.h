@@ -35,7 +35,8 @@ absl::StatusOr<MapInfo> GetMapInfo(int fd);
 absl::StatusOr<UniqueFd> OpenPinned(const std::string& path);
 
 // A BPF map with its key and value types checked against the kernel's idea of their sizes. Either
-// borrows the fd of a skeleton's map (the skeleton must outlive it) or owns an fd opened from a pin.
+// borrows the fd of a skeleton's map (the skeleton must outlive it) or owns an fd opened from a
+// pin.
 template <typename K, typename V>
 class TypedMap final : public MapInterface<K, V> {
   static_assert(kAbiSafe<K>, "map keys must be ABI structs or integers");
@@ -43,7 +44,8 @@ class TypedMap final : public MapInterface<K, V> {
  public:
   static absl::StatusOr<TypedMap> FromSkeleton(const struct bpf_map* map) {
     int fd = bpf_map__fd(map);
-    if (fd < 0) return ErrnoToStatus(fd, absl::StrCat("map ", bpf_map__name(map), " is not loaded"));
+    if (fd < 0)
+      return ErrnoToStatus(fd, absl::StrCat("map ", bpf_map__name(map), " is not loaded"));
     return FromFd(fd, /*owned=*/false);
   }
   static absl::StatusOr<TypedMap> FromPinned(const std::string& path) {

@@ -4,9 +4,8 @@
 #ifndef SOCKMESH_USERSPACE_LOG_LOG_H_
 #define SOCKMESH_USERSPACE_LOG_LOG_H_
 
-#include "absl/strings/string_view.h"
-
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace sockmesh::log {
 

@@ -138,8 +138,8 @@ absl::StatusOr<std::unique_ptr<AgentMetrics>> AgentMetrics::Create(const std::st
     try {  // civetweb reports a failed bind by throwing; keep it inside this module
       i.exposer = std::make_unique<prometheus::Exposer>(listen);
     } catch (const std::exception& e) {
-      return absl::UnavailableError(absl::StrCat("--metrics-addr: cannot listen on \"", listen,
-                                                 "\": ", e.what()));
+      return absl::UnavailableError(
+          absl::StrCat("--metrics-addr: cannot listen on \"", listen, "\": ", e.what()));
     }
     i.exposer->RegisterCollectable(i.registry);
     if (i.datapath) i.exposer->RegisterCollectable(i.datapath);

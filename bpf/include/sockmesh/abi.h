@@ -68,7 +68,8 @@ struct sm_backend {
 };
 
 /* Key of sm_aff_v1 (LRU). The client of a socket-level load balancer is its network namespace:
- * at connect() time an unbound socket has no source address yet (Cilium's socket LB does the same). */
+ * at connect() time an unbound socket has no source address yet (Cilium's socket LB does the same).
+ */
 struct sm_aff_key {
   __u64 netns_cookie;
   __u32 svc_id;

@@ -28,15 +28,15 @@
 #define SM_MAX_REV_RETRIES 3
 
 /* Per-CPU counters (sm_counters_v1 index). Every non-default outcome of a hook has one. */
-#define SM_CNT_CONNECT_XLATE 0      /* connect() to a VIP rewritten to a backend */
-#define SM_CNT_SENDMSG_XLATE 1      /* UDP sendmsg() to a VIP rewritten to a backend */
-#define SM_CNT_NO_BACKEND 2         /* VIP with no ready backend: refused */
-#define SM_CNT_RECVMSG_REVNAT 3     /* UDP reply source rewritten back to the VIP */
-#define SM_CNT_PEERNAME_REVNAT 4    /* getpeername() answered with the VIP */
-#define SM_CNT_AFFINITY_HIT 5       /* session affinity reused a backend */
-#define SM_CNT_AFFINITY_STALE 6     /* affinity entry expired or its backend left the set */
-#define SM_CNT_REV_RETRY 7          /* selection retried because the backend set was swapped */
-#define SM_CNT_INCONSISTENT 8       /* LUT or backend entry missing at a stable revision: fail open */
+#define SM_CNT_CONNECT_XLATE 0   /* connect() to a VIP rewritten to a backend */
+#define SM_CNT_SENDMSG_XLATE 1   /* UDP sendmsg() to a VIP rewritten to a backend */
+#define SM_CNT_NO_BACKEND 2      /* VIP with no ready backend: refused */
+#define SM_CNT_RECVMSG_REVNAT 3  /* UDP reply source rewritten back to the VIP */
+#define SM_CNT_PEERNAME_REVNAT 4 /* getpeername() answered with the VIP */
+#define SM_CNT_AFFINITY_HIT 5    /* session affinity reused a backend */
+#define SM_CNT_AFFINITY_STALE 6  /* affinity entry expired or its backend left the set */
+#define SM_CNT_REV_RETRY 7       /* selection retried because the backend set was swapped */
+#define SM_CNT_INCONSISTENT 8    /* LUT or backend entry missing at a stable revision: fail open */
 #define SM_CNT_REVNAT_UPDATE_FAIL 9 /* could not record VIP for reply/getpeername (map full) */
 #define SM_CNT_AFFINITY_UPDATE_FAIL 10
 #define SM_CNT_MAX 11

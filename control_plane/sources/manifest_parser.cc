@@ -1,0 +1,839 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control_plane/sources/manifest_parser.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <exception>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "control_plane/sources/errno_status.h"
+
+namespace sockmesh::sources {
+namespace {
+
+using model::IpAddress;
+using model::Protocol;
+
+// Long values are cut in messages so one bad field cannot flood a log line.
+constexpr size_t kMaxShownValueChars = 80;
+// Kubernetes allows at most 100 addresses per endpoint.
+constexpr size_t kMaxAddressesPerEndpoint = 100;
+
+std::string Truncate(std::string text) {
+  if (text.size() > kMaxShownValueChars) {
+    text.resize(kMaxShownValueChars);
+    text += "...";
+  }
+  return text;
+}
+
+std::string Quote(absl::string_view text) {
+  if (text.size() <= kMaxShownValueChars) {
+    return absl::StrCat("\"", absl::Utf8SafeCHexEscape(text), "\"");
+  }
+  // Cut before escaping, so the cut never splits an escape sequence.
+  return absl::StrCat("\"", absl::Utf8SafeCHexEscape(text.substr(0, kMaxShownValueChars)), "...\"");
+}
+
+// Debian builds Abseil with its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0), which does not
+// convert from std::string_view; the public API uses std::string_view like the model does.
+absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// yaml-cpp returns an "invalid" node for a missing key, and its IsMap()/IsScalar()/IsNull() throw
+// on such a node; IsDefined() is the one safe question, so every shape test goes through these.
+bool Absent(const YAML::Node& node) { return !node.IsDefined() || node.IsNull(); }
+bool IsMap(const YAML::Node& node) { return node.IsDefined() && node.IsMap(); }
+bool IsList(const YAML::Node& node) { return node.IsDefined() && node.IsSequence(); }
+bool IsScalar(const YAML::Node& node) { return node.IsDefined() && node.IsScalar(); }
+
+// Scalars are quoted; maps and lists are shown in flow style ({a: 1}, [x, y]) so the user sees
+// which shape they wrote where another was expected.
+std::string Describe(const YAML::Node& node) {
+  if (Absent(node)) return "null";
+  if (IsScalar(node)) return Quote(node.Scalar());
+  YAML::Emitter out;
+  out.SetMapFormat(YAML::Flow);
+  out.SetSeqFormat(YAML::Flow);
+  out << node;
+  return Truncate(out.c_str());
+}
+
+// Looks up a map field without ever throwing: yaml-cpp throws when subscripting a scalar.
+YAML::Node Child(const YAML::Node& map, absl::string_view key) {
+  if (!IsMap(map)) return YAML::Node(YAML::NodeType::Undefined);
+  return map[std::string(key)];
+}
+
+std::string Field(absl::string_view path, absl::string_view key) {
+  return path.empty() ? std::string(key) : absl::StrCat(path, ".", key);
+}
+std::string Index(absl::string_view path, size_t i) { return absl::StrCat(path, "[", i, "]"); }
+// Kubernetes writes map keys in paths without quotes: metadata.labels[kubernetes.io/service-name].
+std::string Key(absl::string_view path, absl::string_view key) {
+  return absl::StrCat(path, "[", key, "]");
+}
+
+// Formats errors as "<file>: <object>: <field path>: <detail>", the object being "Service ns/name"
+// once known and "document N" before that.
+class Reporter {
+ public:
+  Reporter(absl::string_view file, std::string object) : file_(file), object_(std::move(object)) {}
+
+  void set_object(std::string object) { object_ = std::move(object); }
+
+  absl::Status Error(absl::string_view path, absl::string_view detail) const {
+    if (path.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(file_, ": ", object_, ": ", detail));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(file_, ": ", object_, ": ", path, ": ", detail));
+  }
+  absl::Status Invalid(absl::string_view path, const YAML::Node& value,
+                       absl::string_view expected) const {
+    return Error(path, absl::StrCat("invalid value ", Describe(value), ": ", expected));
+  }
+  absl::Status InvalidText(absl::string_view path, absl::string_view value,
+                           absl::string_view expected) const {
+    return Error(path, absl::StrCat("invalid value ", Quote(value), ": ", expected));
+  }
+  absl::Status Missing(absl::string_view path, absl::string_view why = "") const {
+    if (why.empty()) return Error(path, "required value missing");
+    return Error(path, absl::StrCat("required value missing: ", why));
+  }
+
+ private:
+  absl::string_view file_;
+  std::string object_;
+};
+
+// ---- Shapes ---------------------------------------------------------------------------------
+
+// A map whose keys are all distinct strings. yaml-cpp silently keeps the first of two equal keys;
+// Kubernetes rejects them, and a repeated key is nearly always an editing mistake.
+absl::Status ExpectMap(const Reporter& r, const YAML::Node& node, absl::string_view path,
+                       absl::string_view expected = "must be a map") {
+  if (!IsMap(node)) return r.Invalid(path, node, expected);
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    if (!IsScalar(kv.first)) return r.Invalid(path, kv.first, "map keys must be strings");
+    if (!seen.insert(kv.first.Scalar()).second) {
+      return r.Error(Field(path, kv.first.Scalar()), "duplicate key: a field may be set only once");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ExpectList(const Reporter& r, const YAML::Node& node, absl::string_view path) {
+  if (!IsList(node)) return r.Invalid(path, node, "must be a list");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<std::string>> OptString(const Reporter& r, const YAML::Node& node,
+                                                     absl::string_view path) {
+  if (Absent(node)) return std::nullopt;
+  if (!IsScalar(node)) return r.Invalid(path, node, "must be a string");
+  return node.Scalar();
+}
+
+// Required and non-empty, as Kubernetes treats "" in a required string as missing.
+absl::StatusOr<std::string> ReqString(const Reporter& r, const YAML::Node& node,
+                                      absl::string_view path) {
+  absl::StatusOr<std::optional<std::string>> value = OptString(r, node, path);
+  if (!value.ok()) return value.status();
+  if (!value->has_value() || (*value)->empty()) return r.Missing(path);
+  return **value;
+}
+
+// Plain decimal only: YAML 1.1 (what kubectl reads) takes "010" as octal and "0x50" as hex, and a
+// port that means different numbers to different readers is worse than a rejected one.
+std::optional<uint64_t> ParseDecimal(absl::string_view text) {
+  if (text.empty() || text.size() > 10) return std::nullopt;
+  if (text.size() > 1 && text[0] == '0') return std::nullopt;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return value;
+}
+
+absl::StatusOr<std::optional<uint32_t>> OptInt(const Reporter& r, const YAML::Node& node,
+                                               absl::string_view path, uint32_t min, uint32_t max) {
+  if (Absent(node)) return std::nullopt;
+  const std::string expected = absl::StrCat("must be an integer ", min, "-", max);
+  if (!IsScalar(node)) return r.Invalid(path, node, expected);
+  std::optional<uint64_t> value = ParseDecimal(node.Scalar());
+  if (!value.has_value() || *value < min || *value > max) return r.Invalid(path, node, expected);
+  return static_cast<uint32_t>(*value);
+}
+
+absl::StatusOr<uint32_t> ReqInt(const Reporter& r, const YAML::Node& node, absl::string_view path,
+                                uint32_t min, uint32_t max) {
+  absl::StatusOr<std::optional<uint32_t>> value = OptInt(r, node, path, min, max);
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return r.Missing(path);
+  return **value;
+}
+
+absl::StatusOr<bool> OptBool(const Reporter& r, const YAML::Node& node, absl::string_view path,
+                             bool default_value) {
+  if (Absent(node)) return default_value;
+  if (IsScalar(node)) {
+    const std::string& s = node.Scalar();
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+  }
+  return r.Invalid(path, node, "must be true or false");
+}
+
+absl::StatusOr<Protocol> OptProtocol(const Reporter& r, const YAML::Node& node,
+                                     absl::string_view path) {
+  absl::StatusOr<std::optional<std::string>> text = OptString(r, node, path);
+  if (!text.ok()) return text.status();
+  if (!text->has_value() || **text == "TCP") return Protocol::kTcp;
+  if (**text == "UDP") return Protocol::kUdp;
+  if (**text == "SCTP") {
+    return r.Invalid(path, node, "SCTP is not supported: must be TCP or UDP");
+  }
+  return r.Invalid(path, node, "must be TCP or UDP");
+}
+
+// A cluster IP or endpoint address. The unspecified address (0.0.0.0, ::) would make the datapath
+// match or dial "any", so it is refused along with text that is not an address.
+absl::StatusOr<IpAddress> ReqIp(const Reporter& r, const YAML::Node& node, absl::string_view path) {
+  absl::StatusOr<std::string> text = ReqString(r, node, path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(*text);
+  if (!ip.ok()) return r.Invalid(path, node, "must be an IPv4 or IPv6 address");
+  if (ip->bytes == std::array<uint8_t, 16>{}) {
+    return r.Invalid(path, node, "must not be the unspecified address");
+  }
+  return *ip;
+}
+
+// ---- Names ----------------------------------------------------------------------------------
+
+bool IsLowerAlnum(char c) { return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'z'); }
+
+// RFC 1123 label: what Kubernetes requires of namespaces and port names.
+bool IsDnsLabel(absl::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  if (!IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) return false;
+  for (char c : s) {
+    if (!IsLowerAlnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
+// RFC 1035 label: a DNS label starting with a letter, what Kubernetes requires of Service names.
+bool IsServiceName(absl::string_view s) {
+  return IsDnsLabel(s) && absl::ascii_isalpha(static_cast<unsigned char>(s.front()));
+}
+
+// RFC 1123 subdomain: dot-separated labels, at most 253 characters; EndpointSlice names.
+bool IsDnsSubdomain(absl::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (absl::string_view part : absl::StrSplit(s, '.')) {
+    if (part.empty() || !IsLowerAlnum(part.front()) || !IsLowerAlnum(part.back())) return false;
+    for (char c : part) {
+      if (!IsLowerAlnum(c) && c != '-') return false;
+    }
+  }
+  return true;
+}
+
+// IANA service name: the form of a named targetPort (a container port's name).
+bool IsIanaServiceName(absl::string_view s) {
+  if (s.empty() || s.size() > 15 || s.front() == '-' || s.back() == '-') return false;
+  if (s.find("--") != absl::string_view::npos) return false;
+  bool has_letter = false;
+  for (char c : s) {
+    if (!IsLowerAlnum(c) && c != '-') return false;
+    has_letter |= (c >= 'a' && c <= 'z');
+  }
+  return has_letter;
+}
+
+constexpr absl::string_view kDnsLabelRule =
+    "must be a DNS label (lowercase letters, digits and '-', at most 63 characters)";
+constexpr absl::string_view kServiceNameRule =
+    "must be a DNS label starting with a letter (lowercase letters, digits and '-', at most 63 "
+    "characters)";
+constexpr absl::string_view kSubdomainRule =
+    "must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253 characters)";
+
+// ---- metadata -------------------------------------------------------------------------------
+
+struct Metadata {
+  std::string namespace_name;
+  std::string name;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+};
+
+absl::StatusOr<std::map<std::string, std::string>> StringMap(const Reporter& r,
+                                                             const YAML::Node& node,
+                                                             absl::string_view path) {
+  std::map<std::string, std::string> out;
+  if (Absent(node)) return out;
+  if (absl::Status s = ExpectMap(r, node, path); !s.ok()) return s;
+  for (const auto& kv : node) {
+    const std::string& key = kv.first.Scalar();
+    if (!Absent(kv.second) && !IsScalar(kv.second)) {
+      return r.Invalid(Key(path, key), kv.second, "must be a string");
+    }
+    out[key] = Absent(kv.second) ? "" : kv.second.Scalar();
+  }
+  return out;
+}
+
+// Reads metadata and, once name and namespace are valid, renames the reported object from
+// "document N (Kind)" to "Kind namespace/name" so later errors say which object is wrong.
+absl::StatusOr<Metadata> ParseMetadata(Reporter& r, const YAML::Node& object,
+                                       absl::string_view kind,
+                                       bool (*valid_name)(absl::string_view),
+                                       absl::string_view name_rule) {
+  const YAML::Node meta = Child(object, "metadata");
+  if (Absent(meta)) return r.Missing("metadata");
+  if (absl::Status s = ExpectMap(r, meta, "metadata"); !s.ok()) return s;
+
+  Metadata out;
+  const YAML::Node name = Child(meta, "name");
+  absl::StatusOr<std::string> name_text = ReqString(r, name, "metadata.name");
+  if (!name_text.ok()) return name_text.status();
+  if (!valid_name(*name_text)) return r.Invalid("metadata.name", name, name_rule);
+  out.name = *name_text;
+  r.set_object(absl::StrCat(kind, " ", out.name));
+
+  const YAML::Node ns = Child(meta, "namespace");
+  absl::StatusOr<std::optional<std::string>> ns_text = OptString(r, ns, "metadata.namespace");
+  if (!ns_text.ok()) return ns_text.status();
+  out.namespace_name = ns_text->value_or("");
+  if (out.namespace_name.empty()) out.namespace_name = "default";
+  if (!IsDnsLabel(out.namespace_name)) return r.Invalid("metadata.namespace", ns, kDnsLabelRule);
+  r.set_object(absl::StrCat(kind, " ", out.namespace_name, "/", out.name));
+
+  absl::StatusOr<std::map<std::string, std::string>> labels =
+      StringMap(r, Child(meta, "labels"), "metadata.labels");
+  if (!labels.ok()) return labels.status();
+  out.labels = *std::move(labels);
+  absl::StatusOr<std::map<std::string, std::string>> annotations =
+      StringMap(r, Child(meta, "annotations"), "metadata.annotations");
+  if (!annotations.ok()) return annotations.status();
+  out.annotations = *std::move(annotations);
+  return out;
+}
+
+// ---- Service --------------------------------------------------------------------------------
+
+absl::StatusOr<model::LbAlgorithm> ParseLbAlgorithm(
+    const Reporter& r, const std::map<std::string, std::string>& annotations) {
+  auto it = annotations.find(std::string(kLbAlgorithmAnnotation));
+  if (it == annotations.end() || it->second == "random") return model::LbAlgorithm::kRandom;
+  if (it->second == "maglev") return model::LbAlgorithm::kMaglev;
+  return r.InvalidText(Key("metadata.annotations", ToAbsl(kLbAlgorithmAnnotation)), it->second,
+                       "must be random or maglev");
+}
+
+// spec.clusterIPs wins when set (its first entry must then equal spec.clusterIP), as in Kubernetes.
+// Standalone mode has no IP allocator, so one of the two is required.
+absl::StatusOr<std::vector<IpAddress>> ParseClusterIps(const Reporter& r, const YAML::Node& spec) {
+  const YAML::Node single = Child(spec, "clusterIP");
+  absl::StatusOr<std::optional<std::string>> single_text = OptString(r, single, "spec.clusterIP");
+  if (!single_text.ok()) return single_text.status();
+  const std::string cluster_ip = single_text->value_or("");
+
+  const YAML::Node list = Child(spec, "clusterIPs");
+  std::vector<std::pair<YAML::Node, std::string>> entries;  // node and its field path
+  if (!Absent(list)) {
+    if (absl::Status s = ExpectList(r, list, "spec.clusterIPs"); !s.ok()) return s;
+    if (list.size() > 2) {
+      return r.Invalid("spec.clusterIPs", list, "must hold at most two addresses, one per family");
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      entries.emplace_back(list[i], Index("spec.clusterIPs", i));
+    }
+  }
+  if (entries.empty()) {
+    if (cluster_ip.empty()) {
+      return r.Missing("spec.clusterIP",
+                       "standalone mode allocates no IPs: set an address, or \"None\" for a "
+                       "headless Service");
+    }
+    entries.emplace_back(single, "spec.clusterIP");
+  } else if (!cluster_ip.empty()) {
+    const YAML::Node& first = entries[0].first;
+    if (!IsScalar(first) || first.Scalar() != cluster_ip) {
+      return r.Invalid(entries[0].second, first,
+                       absl::StrCat("must equal spec.clusterIP ", Quote(cluster_ip)));
+    }
+  }
+
+  std::vector<IpAddress> ips;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& [node, path] = entries[i];
+    if (IsScalar(node) && node.Scalar() == "None") {
+      if (entries.size() > 1) {
+        return r.Invalid(path, node,
+                         "a headless Service must have \"None\" as its only cluster IP");
+      }
+      return ips;  // headless: nothing to balance
+    }
+    absl::StatusOr<IpAddress> ip = ReqIp(r, node, path);
+    if (!ip.ok()) return ip.status();
+    if (!ips.empty() && ips[0].family == ip->family) {
+      return r.Invalid(path, node,
+                       absl::StrCat("must be of the other IP family than ", entries[0].second));
+    }
+    ips.push_back(*ip);
+  }
+  return ips;
+}
+
+absl::Status ParseTargetPort(const Reporter& r, const YAML::Node& node, absl::string_view path,
+                             ServicePortManifest& port) {
+  if (Absent(node)) {
+    port.target_port_number = port.port;
+    return absl::OkStatus();
+  }
+  constexpr absl::string_view kRule = "must be an integer 1-65535 or a port name";
+  if (!IsScalar(node)) return r.Invalid(path, node, kRule);
+  const std::string& text = node.Scalar();
+  // Digits mean a number even when quoted: Kubernetes would reject "8080" as a name (names need a
+  // letter), so reading it as the number the user meant loses nothing.
+  if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+        return absl::ascii_isdigit(static_cast<unsigned char>(c));
+      })) {
+    std::optional<uint64_t> value = ParseDecimal(text);
+    if (!value.has_value() || *value < 1 || *value > 65535) return r.Invalid(path, node, kRule);
+    port.target_port_number = static_cast<uint16_t>(*value);
+    return absl::OkStatus();
+  }
+  if (!IsIanaServiceName(text)) {
+    return r.Invalid(path, node,
+                     "must be an integer 1-65535 or a port name (at most 15 lowercase letters, "
+                     "digits and '-', with at least one letter)");
+  }
+  port.target_port_name = text;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ServicePortManifest> ParseServicePort(const Reporter& r, const YAML::Node& node,
+                                                     absl::string_view path) {
+  if (absl::Status s = ExpectMap(r, node, path); !s.ok()) return s;
+  ServicePortManifest port;
+  const std::string name_path = Field(path, "name");
+  const YAML::Node name = Child(node, "name");
+  absl::StatusOr<std::optional<std::string>> name_text = OptString(r, name, name_path);
+  if (!name_text.ok()) return name_text.status();
+  port.name = name_text->value_or("");
+  if (!port.name.empty() && !IsDnsLabel(port.name))
+    return r.Invalid(name_path, name, kDnsLabelRule);
+
+  absl::StatusOr<uint32_t> number = ReqInt(r, Child(node, "port"), Field(path, "port"), 1, 65535);
+  if (!number.ok()) return number.status();
+  port.port = static_cast<uint16_t>(*number);
+
+  absl::StatusOr<Protocol> protocol =
+      OptProtocol(r, Child(node, "protocol"), Field(path, "protocol"));
+  if (!protocol.ok()) return protocol.status();
+  port.protocol = *protocol;
+
+  if (absl::Status s =
+          ParseTargetPort(r, Child(node, "targetPort"), Field(path, "targetPort"), port);
+      !s.ok()) {
+    return s;
+  }
+  return port;
+}
+
+// Port names are how EndpointSlice ports are matched to Service ports, so they must be unique, and
+// present whenever there is more than one port; (port, protocol) pairs must be unique too, or two
+// entries would claim one frontend.
+absl::Status CheckPortsDistinct(const Reporter& r, const std::vector<ServicePortManifest>& ports) {
+  for (size_t i = 0; i < ports.size(); ++i) {
+    const std::string path = Index("spec.ports", i);
+    if (ports.size() > 1 && ports[i].name.empty()) {
+      return r.Missing(Field(path, "name"), "every port must be named when a Service has several");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (ports[j].name == ports[i].name) {
+        return r.InvalidText(Field(path, "name"), ports[i].name,
+                             absl::StrCat("duplicate of ", Index("spec.ports", j), ".name"));
+      }
+      if (ports[j].port == ports[i].port && ports[j].protocol == ports[i].protocol) {
+        return r.InvalidText(
+            Field(path, "port"), absl::StrCat(ports[i].port),
+            absl::StrCat("duplicate of ", Index("spec.ports", j), " (", ports[i].port, "/",
+                         ToAbsl(ProtocolName(ports[i].protocol)), ")"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseSessionAffinity(const Reporter& r, const YAML::Node& spec, ServiceManifest& svc) {
+  const YAML::Node affinity = Child(spec, "sessionAffinity");
+  absl::StatusOr<std::optional<std::string>> text = OptString(r, affinity, "spec.sessionAffinity");
+  if (!text.ok()) return text.status();
+  const std::string value = text->value_or("None");
+  if (value == "None") {
+    svc.affinity = model::SessionAffinity::kNone;
+  } else if (value == "ClientIP") {
+    svc.affinity = model::SessionAffinity::kClientIP;
+  } else {
+    return r.Invalid("spec.sessionAffinity", affinity, "must be None or ClientIP");
+  }
+
+  const YAML::Node config = Child(spec, "sessionAffinityConfig");
+  if (Absent(config)) return absl::OkStatus();
+  if (absl::Status s = ExpectMap(r, config, "spec.sessionAffinityConfig"); !s.ok()) return s;
+  const YAML::Node client_ip = Child(config, "clientIP");
+  if (Absent(client_ip)) return absl::OkStatus();
+  if (absl::Status s = ExpectMap(r, client_ip, "spec.sessionAffinityConfig.clientIP"); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::optional<uint32_t>> timeout =
+      OptInt(r, Child(client_ip, "timeoutSeconds"),
+             "spec.sessionAffinityConfig.clientIP.timeoutSeconds", 1, kMaxAffinityTimeoutSeconds);
+  if (!timeout.ok()) return timeout.status();
+  svc.affinity_timeout_seconds = timeout->value_or(kDefaultAffinityTimeoutSeconds);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ServiceManifest> ParseService(Reporter& r, const YAML::Node& object,
+                                             absl::string_view file) {
+  absl::StatusOr<Metadata> meta =
+      ParseMetadata(r, object, "Service", IsServiceName, kServiceNameRule);
+  if (!meta.ok()) return meta.status();
+  ServiceManifest svc;
+  svc.source = std::string(file);
+  svc.namespace_name = meta->namespace_name;
+  svc.name = meta->name;
+  svc.annotations = meta->annotations;
+  absl::StatusOr<model::LbAlgorithm> algorithm = ParseLbAlgorithm(r, svc.annotations);
+  if (!algorithm.ok()) return algorithm.status();
+  svc.algorithm = *algorithm;
+
+  const YAML::Node spec = Child(object, "spec");
+  if (Absent(spec)) return r.Missing("spec");
+  if (absl::Status s = ExpectMap(r, spec, "spec"); !s.ok()) return s;
+
+  const YAML::Node type = Child(spec, "type");
+  absl::StatusOr<std::optional<std::string>> type_text = OptString(r, type, "spec.type");
+  if (!type_text.ok()) return type_text.status();
+  const std::string type_value = type_text->value_or("ClusterIP");
+  // NodePort and LoadBalancer Services also have cluster IPs, which is all sockmesh serves; an
+  // ExternalName Service is a DNS alias with no virtual IP, so it yields no frontends.
+  const bool external_name = type_value == "ExternalName";
+  if (!external_name && type_value != "ClusterIP" && type_value != "NodePort" &&
+      type_value != "LoadBalancer") {
+    return r.Invalid("spec.type", type,
+                     "must be ClusterIP, NodePort, LoadBalancer or ExternalName");
+  }
+  if (!external_name) {
+    absl::StatusOr<std::vector<IpAddress>> ips = ParseClusterIps(r, spec);
+    if (!ips.ok()) return ips.status();
+    svc.cluster_ips = *std::move(ips);
+  }
+
+  const YAML::Node ports = Child(spec, "ports");
+  if (Absent(ports) || (IsList(ports) && ports.size() == 0)) {
+    // Kubernetes allows a port-less Service only when it is headless or an alias.
+    if (!svc.cluster_ips.empty()) return r.Missing("spec.ports");
+  } else {
+    if (absl::Status s = ExpectList(r, ports, "spec.ports"); !s.ok()) return s;
+    for (size_t i = 0; i < ports.size(); ++i) {
+      absl::StatusOr<ServicePortManifest> port =
+          ParseServicePort(r, ports[i], Index("spec.ports", i));
+      if (!port.ok()) return port.status();
+      svc.ports.push_back(*std::move(port));
+    }
+    if (absl::Status s = CheckPortsDistinct(r, svc.ports); !s.ok()) return s;
+  }
+
+  if (absl::Status s = ParseSessionAffinity(r, spec, svc); !s.ok()) return s;
+  return svc;
+}
+
+// ---- EndpointSlice --------------------------------------------------------------------------
+
+absl::StatusOr<uint32_t> ParseWeight(const Reporter& r,
+                                     const std::map<std::string, std::string>& annotations) {
+  auto it = annotations.find(std::string(kWeightAnnotation));
+  if (it == annotations.end()) return 1u;
+  std::optional<uint64_t> value = ParseDecimal(it->second);
+  if (!value.has_value() || *value < 1 || *value > kMaxWeight) {
+    return r.InvalidText(Key("metadata.annotations", ToAbsl(kWeightAnnotation)), it->second,
+                         absl::StrCat("must be an integer 1-", kMaxWeight));
+  }
+  return static_cast<uint32_t>(*value);
+}
+
+absl::StatusOr<uint8_t> ParseAddressType(const Reporter& r, const YAML::Node& object) {
+  const YAML::Node node = Child(object, "addressType");
+  absl::StatusOr<std::string> text = ReqString(r, node, "addressType");
+  if (!text.ok()) return text.status();
+  if (*text == "IPv4") return uint8_t{4};
+  if (*text == "IPv6") return uint8_t{6};
+  if (*text == "FQDN") {
+    return r.Invalid("addressType", node, "FQDN is not supported: must be IPv4 or IPv6");
+  }
+  return r.Invalid("addressType", node, "must be IPv4 or IPv6");
+}
+
+absl::StatusOr<EndpointManifest> ParseEndpoint(const Reporter& r, const YAML::Node& node,
+                                               absl::string_view path, uint8_t family) {
+  if (absl::Status s = ExpectMap(r, node, path); !s.ok()) return s;
+  EndpointManifest endpoint;
+  const std::string addresses_path = Field(path, "addresses");
+  const YAML::Node addresses = Child(node, "addresses");
+  if (Absent(addresses)) return r.Missing(addresses_path);
+  if (absl::Status s = ExpectList(r, addresses, addresses_path); !s.ok()) return s;
+  if (addresses.size() == 0) return r.Missing(addresses_path, "an endpoint needs an address");
+  if (addresses.size() > kMaxAddressesPerEndpoint) {
+    return r.Error(addresses_path, absl::StrCat("too many addresses (", addresses.size(),
+                                                "): at most ", kMaxAddressesPerEndpoint));
+  }
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    const std::string address_path = Index(addresses_path, i);
+    absl::StatusOr<IpAddress> ip = ReqIp(r, addresses[i], address_path);
+    if (!ip.ok()) return ip.status();
+    if (ip->family != family) {
+      return r.Invalid(
+          address_path, addresses[i],
+          absl::StrCat("must be an IPv", family, " address: addressType is IPv", family));
+    }
+    endpoint.addresses.push_back(*ip);
+  }
+
+  const std::string conditions_path = Field(path, "conditions");
+  const YAML::Node conditions = Child(node, "conditions");
+  if (!Absent(conditions)) {
+    if (absl::Status s = ExpectMap(r, conditions, conditions_path); !s.ok()) return s;
+    absl::StatusOr<bool> ready =
+        OptBool(r, Child(conditions, "ready"), Field(conditions_path, "ready"), true);
+    if (!ready.ok()) return ready.status();
+    endpoint.ready = *ready;
+  }
+  return endpoint;
+}
+
+absl::StatusOr<EndpointPortManifest> ParseEndpointPort(const Reporter& r, const YAML::Node& node,
+                                                       absl::string_view path) {
+  if (absl::Status s = ExpectMap(r, node, path); !s.ok()) return s;
+  EndpointPortManifest port;
+  const std::string name_path = Field(path, "name");
+  const YAML::Node name = Child(node, "name");
+  absl::StatusOr<std::optional<std::string>> name_text = OptString(r, name, name_path);
+  if (!name_text.ok()) return name_text.status();
+  port.name = name_text->value_or("");
+  if (!port.name.empty() && !IsDnsLabel(port.name))
+    return r.Invalid(name_path, name, kDnsLabelRule);
+  // Kubernetes lets `port` be absent ("all ports"), which a socket load balancer cannot dial.
+  absl::StatusOr<uint32_t> number = ReqInt(r, Child(node, "port"), Field(path, "port"), 1, 65535);
+  if (!number.ok()) return number.status();
+  port.port = static_cast<uint16_t>(*number);
+  absl::StatusOr<Protocol> protocol =
+      OptProtocol(r, Child(node, "protocol"), Field(path, "protocol"));
+  if (!protocol.ok()) return protocol.status();
+  port.protocol = *protocol;
+  return port;
+}
+
+absl::StatusOr<EndpointSliceManifest> ParseEndpointSlice(Reporter& r, const YAML::Node& object,
+                                                         absl::string_view file) {
+  absl::StatusOr<Metadata> meta =
+      ParseMetadata(r, object, "EndpointSlice", IsDnsSubdomain, kSubdomainRule);
+  if (!meta.ok()) return meta.status();
+  EndpointSliceManifest slice;
+  slice.source = std::string(file);
+  slice.namespace_name = meta->namespace_name;
+  slice.name = meta->name;
+
+  const std::string label_path = Key("metadata.labels", ToAbsl(kServiceNameLabel));
+  auto label = meta->labels.find(std::string(kServiceNameLabel));
+  if (label == meta->labels.end() || label->second.empty()) {
+    return r.Missing(label_path, "it names the Service these endpoints belong to");
+  }
+  if (!IsServiceName(label->second))
+    return r.InvalidText(label_path, label->second, kServiceNameRule);
+  slice.service_name = label->second;
+
+  absl::StatusOr<uint32_t> weight = ParseWeight(r, meta->annotations);
+  if (!weight.ok()) return weight.status();
+  slice.weight = *weight;
+
+  absl::StatusOr<uint8_t> family = ParseAddressType(r, object);
+  if (!family.ok()) return family.status();
+  slice.family = *family;
+
+  // Kubernetes requires `endpoints`, but an empty or absent list means the same: no backends yet.
+  const YAML::Node endpoints = Child(object, "endpoints");
+  if (!Absent(endpoints)) {
+    if (absl::Status s = ExpectList(r, endpoints, "endpoints"); !s.ok()) return s;
+    for (size_t i = 0; i < endpoints.size(); ++i) {
+      absl::StatusOr<EndpointManifest> endpoint =
+          ParseEndpoint(r, endpoints[i], Index("endpoints", i), slice.family);
+      if (!endpoint.ok()) return endpoint.status();
+      slice.endpoints.push_back(*std::move(endpoint));
+    }
+  }
+
+  const YAML::Node ports = Child(object, "ports");
+  if (!Absent(ports)) {
+    if (absl::Status s = ExpectList(r, ports, "ports"); !s.ok()) return s;
+    for (size_t i = 0; i < ports.size(); ++i) {
+      absl::StatusOr<EndpointPortManifest> port = ParseEndpointPort(r, ports[i], Index("ports", i));
+      if (!port.ok()) return port.status();
+      for (size_t j = 0; j < slice.ports.size(); ++j) {
+        if (slice.ports[j].name == port->name) {
+          return r.InvalidText(Field(Index("ports", i), "name"), port->name,
+                               absl::StrCat("duplicate of ", Index("ports", j), ".name"));
+        }
+      }
+      slice.ports.push_back(*std::move(port));
+    }
+  }
+  return slice;
+}
+
+// ---- Documents ------------------------------------------------------------------------------
+
+// Best effort "kind apiVersion ns/name" for the note about a skipped object; never fails.
+std::string DescribeIgnored(const YAML::Node& object, absl::string_view api_version,
+                            absl::string_view kind) {
+  std::string text = absl::StrCat(api_version, " ", kind);
+  const YAML::Node meta = Child(object, "metadata");
+  const YAML::Node name = Child(meta, "name");
+  if (IsScalar(name)) {
+    const YAML::Node ns = Child(meta, "namespace");
+    absl::StrAppend(&text, " ", IsScalar(ns) ? ns.Scalar() : "default", "/", name.Scalar());
+  }
+  return text;
+}
+
+absl::Status ParseDocument(absl::string_view file, size_t number, const YAML::Node& doc,
+                           ParsedManifests& out) {
+  if (Absent(doc)) return absl::OkStatus();  // an empty document, e.g. a trailing `---`
+  Reporter r(file, absl::StrCat("document ", number));
+  if (absl::Status s = ExpectMap(r, doc, "", "must be a map (a Kubernetes object)"); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::string> api_version = ReqString(r, Child(doc, "apiVersion"), "apiVersion");
+  if (!api_version.ok()) return api_version.status();
+  absl::StatusOr<std::string> kind = ReqString(r, Child(doc, "kind"), "kind");
+  if (!kind.ok()) return kind.status();
+  r.set_object(absl::StrCat("document ", number, " (", *kind, ")"));
+
+  if (*api_version == "v1" && *kind == "Service") {
+    absl::StatusOr<ServiceManifest> svc = ParseService(r, doc, file);
+    if (!svc.ok()) return svc.status();
+    out.services.push_back(*std::move(svc));
+  } else if (*api_version == "discovery.k8s.io/v1" && *kind == "EndpointSlice") {
+    absl::StatusOr<EndpointSliceManifest> slice = ParseEndpointSlice(r, doc, file);
+    if (!slice.ok()) return slice.status();
+    out.slices.push_back(*std::move(slice));
+  } else {
+    out.notes.push_back(absl::StrCat(file, ": document ", number, ": ignored ",
+                                     DescribeIgnored(doc, *api_version, *kind),
+                                     ": standalone mode reads only v1 Service and "
+                                     "discovery.k8s.io/v1 EndpointSlice"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ParsedManifests> ParseManifestsOrThrow(absl::string_view yaml,
+                                                      absl::string_view file_label) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    if (e.mark.is_null()) {
+      return absl::InvalidArgumentError(absl::StrCat(file_label, ": YAML syntax error: ", e.msg));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(file_label, ": line ", e.mark.line + 1,
+                                                   ", column ", e.mark.column + 1,
+                                                   ": YAML syntax error: ", e.msg));
+  }
+  ParsedManifests out;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    if (absl::Status s = ParseDocument(file_label, i + 1, docs[i], out); !s.ok()) return s;
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ParsedManifests> ParseManifests(std::string_view yaml, std::string_view label) {
+  const absl::string_view file_label = ToAbsl(label);
+  // yaml-cpp reports malformed input and misuse by throwing; nothing may escape this module, so the
+  // whole walk runs under one catch as a backstop behind the explicit shape checks.
+  try {
+    return ParseManifestsOrThrow(ToAbsl(yaml), file_label);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(file_label, ": cannot read YAML: ", e.what()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(file_label, ": cannot read YAML: ", e.what()));
+  } catch (...) {
+    return absl::InternalError(absl::StrCat(file_label, ": cannot read YAML: unknown error"));
+  }
+}
+
+absl::StatusOr<std::string> ReadManifestFile(const std::filesystem::path& path) {
+  // O_NONBLOCK so a FIFO someone named *.yaml cannot block the agent in open(); it is refused
+  // below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return ErrnoToStatus(errno, path.string());
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ErrnoToStatus(err, path.string());
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(path.string(), ": not a regular file"));
+  }
+  std::string content;
+  absl::Status status;
+  char buf[64 * 1024];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = ErrnoToStatus(errno, path.string());
+      break;
+    }
+    if (n == 0) break;
+    if (content.size() + static_cast<size_t>(n) > kMaxManifestFileBytes) {
+      status = absl::ResourceExhaustedError(
+          absl::StrCat(path.string(), ": file is larger than ", kMaxManifestFileBytes, " bytes"));
+      break;
+    }
+    content.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (!status.ok()) return status;
+  return content;
+}
+
+absl::StatusOr<ParsedManifests> ParseManifestFile(const std::filesystem::path& path) {
+  absl::StatusOr<std::string> content = ReadManifestFile(path);
+  if (!content.ok()) return content.status();
+  return ParseManifests(*content, path.string());
+}
+
+}  // namespace sockmesh::sources

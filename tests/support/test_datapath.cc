@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "tests/support/test_datapath.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+
+namespace sockmesh::testing {
+
+std::string UniqueInstanceName() {
+  static std::atomic<int> counter{0};
+  return absl::StrCat("test-", ::getpid(), "-", counter++);
+}
+
+absl::StatusOr<std::unique_ptr<TestDatapath>> TestDatapath::Create(uint32_t table_size,
+                                                                   agent::MapSizes sizes) {
+  std::unique_ptr<TestDatapath> t(new TestDatapath());
+  absl::StatusOr<ScopedCgroup> cg = ScopedCgroup::Create();
+  if (!cg.ok()) return cg.status();
+  t->cgroup_.emplace(*std::move(cg));
+  t->instance_ = UniqueInstanceName();
+  agent::DatapathOptions opts{.bpffs_root = t->bpffs_root_,
+                              .instance = t->instance_,
+                              .cgroup_path = t->cgroup_->path(),
+                              .sizes = sizes};
+  absl::StatusOr<std::unique_ptr<agent::Datapath>> dp = agent::Datapath::Start(opts);
+  if (!dp.ok()) return dp.status();
+  t->datapath_ = *std::move(dp);
+  agent::DatapathMaps& m = t->datapath_->maps();
+  absl::StatusOr<agent::MapSync> sync = agent::MapSync::Recover(
+      agent::ServiceMaps{.services = &m.services, .backends = &m.backends, .lut = &m.lut},
+      table_size);
+  if (!sync.ok()) return sync.status();
+  t->sync_.emplace(*std::move(sync));
+  if (absl::Status s = t->cgroup_->Join(); !s.ok()) return s;
+  return t;
+}
+
+TestDatapath::~TestDatapath() {
+  if (cgroup_) (void)cgroup_->Leave();
+  sync_.reset();
+  datapath_.reset();
+  if (!instance_.empty()) (void)agent::CleanupInstance(bpffs_root_, instance_);
+  cgroup_.reset();
+}
+
+agent::SyncReport TestDatapath::Apply(const model::DesiredState& state) {
+  return sync_->Apply(state);
+}
+
+uint64_t TestDatapath::Counter(int index) {
+  absl::StatusOr<std::vector<uint64_t>> c = datapath_->ReadCounters();
+  return c.ok() ? (*c)[static_cast<size_t>(index)] : ~0ULL;
+}
+
+model::Backend MakeBackend(const std::string& ip, uint16_t port, uint32_t weight) {
+  return model::Backend{.address = *model::IpAddress::Parse(ip), .port = port, .weight = weight};
+}
+
+model::ServiceEntry MakeService(const std::string& vip, uint16_t port, model::Protocol protocol,
+                                std::vector<model::Backend> backends,
+                                model::LbAlgorithm algorithm) {
+  std::sort(backends.begin(), backends.end());
+  model::ServiceEntry e;
+  e.namespace_name = "test";
+  e.service_name = "svc";
+  e.frontend =
+      model::Frontend{.vip = *model::IpAddress::Parse(vip), .port = port, .protocol = protocol};
+  e.algorithm = algorithm;
+  e.backends = std::move(backends);
+  return e;
+}
+
+void AddService(model::DesiredState& state, model::ServiceEntry entry) {
+  model::Frontend f = entry.frontend;
+  state[f] = std::move(entry);
+}
+
+}  // namespace sockmesh::testing

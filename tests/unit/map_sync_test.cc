@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: Apache-2.0
+// MapSync against in-memory maps: what it writes, what it leaves alone, how it recovers.
+#include "userspace/agent/map_sync.h"
+
+#include <arpa/inet.h>
+
+#include <set>
+
+#include "gtest/gtest.h"
+#include "tests/support/fake_map.h"
+
+namespace sockmesh::agent {
+namespace {
+
+using testing::FakeMap;
+
+model::Backend Be(const std::string& ip, uint16_t port, uint32_t weight = 1) {
+  return {.address = *model::IpAddress::Parse(ip), .port = port, .weight = weight};
+}
+
+model::ServiceEntry Svc(const std::string& vip, uint16_t port, std::vector<model::Backend> bes,
+                        model::LbAlgorithm algo = model::LbAlgorithm::kRandom) {
+  model::ServiceEntry e;
+  e.frontend = {
+      .vip = *model::IpAddress::Parse(vip), .port = port, .protocol = model::Protocol::kTcp};
+  e.algorithm = algo;
+  e.backends = std::move(bes);
+  return e;
+}
+
+class MapSyncTest : public ::testing::Test {
+ protected:
+  ServiceMaps maps() { return {.services = &svc_, .backends = &be_, .lut = &lut_}; }
+  MapSync Recover() {
+    auto s = MapSync::Recover(maps(), 251);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return *std::move(s);
+  }
+  void Put(model::DesiredState& st, model::ServiceEntry e) { st[e.frontend] = std::move(e); }
+  sm_svc SvcValue(const std::string& vip, uint16_t port) {
+    model::Frontend f{.vip = *model::IpAddress::Parse(vip), .port = port};
+    auto v = svc_.Lookup(ToSvcKey(f));
+    EXPECT_TRUE(v.ok());
+    return v.ok() ? *v : sm_svc{};
+  }
+  void ResetCounts() {
+    svc_.ResetCounts();
+    be_.ResetCounts();
+    lut_.ResetCounts();
+  }
+  int Writes() { return svc_.updates + be_.updates + lut_.updates; }
+
+  FakeMap<sm_svc_key, sm_svc> svc_{"sm_svc_v1", 100};
+  FakeMap<sm_be_key, sm_backend> be_{"sm_be_v1", 100};
+  FakeMap<sm_lut_key, uint32_t> lut_{"sm_lut_v1", 2000};
+};
+
+TEST_F(MapSyncTest, AddWritesBackendsAndTableThenService) {
+  MapSync sync = Recover();
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080), Be("127.0.0.12", 8080)}));
+  SyncReport r = sync.Apply(st);
+  EXPECT_EQ(r.added, 1);
+  EXPECT_EQ(svc_.size(), 1u);
+  EXPECT_EQ(be_.size(), 2u);
+  EXPECT_EQ(lut_.size(), 2u);  // equal weights: the uniform table, one slot per backend
+  sm_svc v = SvcValue("127.10.0.1", 80);
+  EXPECT_EQ(v.rev, 1u);
+  EXPECT_EQ(v.lut_size, 2u);
+  EXPECT_EQ(v.backend_count, 2u);
+  EXPECT_NE(v.svc_id, 0u);
+}
+
+TEST_F(MapSyncTest, SameStateTwiceWritesNothing) {
+  MapSync sync = Recover();
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080)}));
+  Put(st, Svc("127.10.0.2", 80, {Be("127.0.0.11", 8080), Be("127.0.0.12", 8080)},
+              model::LbAlgorithm::kMaglev));
+  sync.Apply(st);
+  ResetCounts();
+  SyncReport r = sync.Apply(st);
+  EXPECT_EQ(r.unchanged, 2);
+  EXPECT_EQ(Writes(), 0);
+  EXPECT_EQ(r.entries_written, 0u);
+}
+
+TEST_F(MapSyncTest, ChangingOneServiceLeavesTheOthersUntouched) {
+  MapSync sync = Recover();
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080)}));
+  Put(st, Svc("127.10.0.2", 80, {Be("127.0.0.12", 8080)}));
+  sync.Apply(st);
+  sm_svc untouched_before = SvcValue("127.10.0.2", 80);
+  ResetCounts();
+  st.begin()->second.backends.push_back(Be("127.0.0.13", 8080));
+  SyncReport r = sync.Apply(st);
+  EXPECT_EQ(r.updated, 1);
+  EXPECT_EQ(r.unchanged, 1);
+  // New revision: 2 backends + 2 slots + the service switch.
+  EXPECT_EQ(Writes(), 5);
+  EXPECT_EQ(SvcValue("127.10.0.1", 80).rev, 2u);
+  EXPECT_TRUE(bpf::AbiEqual(SvcValue("127.10.0.2", 80), untouched_before));
+  // The old revision is gone: one service with 2 backends, one with 1.
+  EXPECT_EQ(be_.size(), 3u);
+  EXPECT_EQ(lut_.size(), 3u);
+}
+
+TEST_F(MapSyncTest, AffinityTimeoutChangeUpdatesOnlyTheServiceEntry) {
+  MapSync sync = Recover();
+  model::DesiredState st;
+  model::ServiceEntry e = Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080)});
+  e.affinity = model::SessionAffinity::kClientIP;
+  e.affinity_timeout_seconds = 60;
+  Put(st, e);
+  sync.Apply(st);
+  ResetCounts();
+  st.begin()->second.affinity_timeout_seconds = 120;
+  SyncReport r = sync.Apply(st);
+  EXPECT_EQ(r.updated, 1);
+  EXPECT_EQ(Writes(), 1);
+  EXPECT_EQ(SvcValue("127.10.0.1", 80).rev, 1u) << "same backend set, same revision";
+  EXPECT_EQ(SvcValue("127.10.0.1", 80).affinity_timeout_s, 120u);
+}
+
+TEST_F(MapSyncTest, RemovalDeletesEveryEntry) {
+  MapSync sync = Recover();
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080)}, model::LbAlgorithm::kMaglev));
+  sync.Apply(st);
+  EXPECT_EQ(lut_.size(), 251u);
+  SyncReport r = sync.Apply({});
+  EXPECT_EQ(r.removed, 1);
+  EXPECT_EQ(svc_.size() + be_.size() + lut_.size(), 0u);
+}
+
+TEST_F(MapSyncTest, EmptyBackendSetIsAServiceWithNoTable) {
+  MapSync sync = Recover();
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, {}));
+  sync.Apply(st);
+  EXPECT_EQ(SvcValue("127.10.0.1", 80).lut_size, 0u);
+  EXPECT_EQ(lut_.size(), 0u);
+}
+
+TEST_F(MapSyncTest, BackendIdsAreStableAcrossUpdatesAndSharedByAddress) {
+  MapSync sync = Recover();
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080)}));
+  Put(st, Svc("127.10.0.2", 80, {Be("127.0.0.11", 8080)}));
+  sync.Apply(st);
+  auto ids_of = [&] {
+    std::set<uint32_t> ids;
+    auto dump = be_.Dump();  // keep the StatusOr alive while iterating its value
+    for (const auto& [k, v] : *dump) ids.insert(k.backend_id);
+    return ids;
+  };
+  std::set<uint32_t> ids = ids_of();
+  EXPECT_EQ(ids.size(), 1u) << "one address:port, one id";
+  st.begin()->second.backends.push_back(Be("127.0.0.12", 8080));
+  sync.Apply(st);
+  std::set<uint32_t> after = ids_of();
+  EXPECT_TRUE(after.contains(*ids.begin())) << "affinity entries refer to backend ids";
+  EXPECT_EQ(after.size(), 2u);
+}
+
+TEST_F(MapSyncTest, RestartRecoversStateAndWritesNothingForTheSameState) {
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080, 1), Be("127.0.0.12", 8080, 3)}));
+  Put(st, Svc("127.10.0.2", 53, {Be("127.0.0.13", 53)}, model::LbAlgorithm::kMaglev));
+  {
+    MapSync first = Recover();
+    first.Apply(st);
+  }
+  ResetCounts();
+  MapSync second = Recover();
+  EXPECT_EQ(second.service_count(), 2u);
+  SyncReport r = second.Apply(st);
+  EXPECT_EQ(r.unchanged, 2);
+  EXPECT_EQ(Writes(), 0);
+}
+
+TEST_F(MapSyncTest, RecoveryRemovesEntriesOfHalfWrittenRevisions) {
+  {
+    MapSync first = Recover();
+    model::DesiredState st;
+    Put(st, Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080)}));
+    first.Apply(st);
+  }
+  // An agent died after writing revision 7 but before switching the service to it, and an older
+  // agent left entries of a service that no longer exists.
+  sm_svc v = SvcValue("127.10.0.1", 80);
+  ASSERT_TRUE(be_.Update({.svc_id = v.svc_id, .rev = 7, .backend_id = 99}, sm_backend{}).ok());
+  ASSERT_TRUE(lut_.Update({.svc_id = v.svc_id, .rev = 7, .slot = 0}, 99).ok());
+  ASSERT_TRUE(lut_.Update({.svc_id = 4242, .rev = 1, .slot = 0}, 1).ok());
+  MapSync second = Recover();
+  EXPECT_EQ(second.orphans_removed(), 3u);
+  EXPECT_EQ(be_.size(), 1u);
+  EXPECT_EQ(lut_.size(), 1u);
+}
+
+TEST_F(MapSyncTest, FullMapRollsBackAndKeepsThePreviousSet) {
+  FakeMap<sm_lut_key, uint32_t> small_lut("sm_lut_v1", 10);
+  auto sync = MapSync::Recover({.services = &svc_, .backends = &be_, .lut = &small_lut}, 251);
+  ASSERT_TRUE(sync.ok());
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080)}));
+  ASSERT_EQ(sync->Apply(st).failed, 0);
+  st.begin()->second.algorithm = model::LbAlgorithm::kMaglev;  // needs 251 slots
+  SyncReport r = sync->Apply(st);
+  ASSERT_EQ(r.failed, 1);
+  EXPECT_NE(r.errors[0].find("127.10.0.1:80/TCP"), std::string::npos) << r.errors[0];
+  EXPECT_NE(r.errors[0].find("sm_lut_v1"), std::string::npos) << r.errors[0];
+  EXPECT_EQ(small_lut.size(), 1u) << "partial revision removed";
+  EXPECT_EQ(SvcValue("127.10.0.1", 80).rev, 1u);
+  EXPECT_EQ(SvcValue("127.10.0.1", 80).algo, SM_LB_RANDOM);
+  // The failed update is retried on the next Apply, and succeeds once there is room.
+  SyncReport again = sync->Apply(st);
+  EXPECT_EQ(again.failed, 1);
+}
+
+TEST_F(MapSyncTest, BackendOfTheWrongFamilyFailsOnlyThatService) {
+  MapSync sync = Recover();
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, {Be("::1", 8080)}));
+  Put(st, Svc("127.10.0.2", 80, {Be("127.0.0.1", 8080)}));
+  SyncReport r = sync.Apply(st);
+  EXPECT_EQ(r.failed, 1);
+  EXPECT_EQ(r.added, 1);
+  EXPECT_NE(r.errors[0].find("address family"), std::string::npos) << r.errors[0];
+}
+
+}  // namespace
+}  // namespace sockmesh::agent

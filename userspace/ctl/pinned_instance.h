@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+// Opens the maps a running (or stopped: pins outlive the agent) datapath instance left under
+// <bpffs>/sockmesh/<instance>/maps/, for sockmeshctl to read. A missing instance is reported with
+// its pin path and what to do about it, since that is the first thing a new user hits.
+#ifndef SOCKMESH_USERSPACE_CTL_PINNED_INSTANCE_H_
+#define SOCKMESH_USERSPACE_CTL_PINNED_INSTANCE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "userspace/bpf/typed_map.h"
+#include "userspace/bpf/unique_fd.h"
+#include "userspace/ctl/service_dump.h"
+
+namespace sockmesh::ctl {
+
+// The service maps of one instance. sockmeshctl only reads them: reader() hands out const views.
+struct PinnedServiceMaps {
+  bpf::TypedMap<sm_svc_key, sm_svc> services;
+  bpf::TypedMap<sm_be_key, sm_backend> backends;
+  bpf::TypedMap<sm_lut_key, uint32_t> lut;
+
+  ServiceMapsReader reader() const {
+    return ServiceMapsReader{.services = &services, .backends = &backends, .lut = &lut};
+  }
+};
+
+// <bpffs_root>/sockmesh/<instance>/maps/<map>
+std::string MapPinPath(const std::string& bpffs_root, const std::string& instance,
+                       const std::string& map);
+
+// NotFound (naming the pin path, the pinned instances and sockmesh-agent) when the instance
+// has no pins; InvalidArgument for a malformed instance name.
+absl::StatusOr<PinnedServiceMaps> OpenPinnedServiceMaps(const std::string& bpffs_root,
+                                                        const std::string& instance);
+absl::StatusOr<bpf::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
+                                                 const std::string& instance);
+
+}  // namespace sockmesh::ctl
+
+#endif  // SOCKMESH_USERSPACE_CTL_PINNED_INSTANCE_H_
