@@ -101,8 +101,10 @@ round 127.10.0.10 "$requests"
 round 127.10.0.11 "$requests"
 echo "(127.10.0.11 uses Maglev with ClientIP affinity: one client, one backend)"
 
-say "UDP to 127.10.0.10:9000: the reply comes back from the VIP"
-in_mesh bash -c 'exec 3<>/dev/udp/127.10.0.10/9000; echo hello >&3; read -r -t 2 line <&3; echo "  $line"'
+say "UDP datagram to 127.10.0.10:9000 from inside the mesh cgroup"
+# dd reads the datagram in one read(); bash's `read` would take one byte and lose the rest.
+in_mesh bash -c 'exec 3<>/dev/udp/127.10.0.10/9000; echo hello >&3
+  echo "  reply: $(timeout 2 dd bs=2048 count=1 status=none <&3)"'
 
 say "What the application sees: curl connects to the VIP, not the backend"
 in_mesh curl -sv --max-time 2 http://127.10.0.10/health 2>&1 | grep -E "Connected to|^\{" | sed 's/^/  /'
