@@ -11,7 +11,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
-#include "userspace/bpf/errno_status.h"
+#include "userspace/sys/errno_status.h"
 
 namespace sockmesh::bench {
 namespace {
@@ -26,7 +26,7 @@ absl::Status AddToEpoll(int epoll_fd, int fd) {
   ev.events = EPOLLIN;
   ev.data.fd = fd;
   if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    return bpf::ErrnoToStatus(errno, "epoll_ctl");
+    return sys::ErrnoToStatus(errno, "epoll_ctl");
   }
   return absl::OkStatus();
 }
@@ -44,30 +44,30 @@ absl::StatusOr<std::unique_ptr<AcceptCloseServer>> AcceptCloseServer::Start(
       return absl::InvalidArgumentError(absl::StrCat("bad IPv4 address ", ip));
     }
     // Non-blocking, so a worker can drain the accept queue and stop at EAGAIN.
-    bpf::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) return bpf::ErrnoToStatus(errno, "socket");
+    sys::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return sys::ErrnoToStatus(errno, "socket");
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      return bpf::ErrnoToStatus(errno, absl::StrCat("bind ", ip));
+      return sys::ErrnoToStatus(errno, absl::StrCat("bind ", ip));
     }
-    if (::listen(fd.get(), kBacklog) != 0) return bpf::ErrnoToStatus(errno, "listen");
+    if (::listen(fd.get(), kBacklog) != 0) return sys::ErrnoToStatus(errno, "listen");
     socklen_t len = sizeof(addr);
     if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return bpf::ErrnoToStatus(errno, "getsockname");
+      return sys::ErrnoToStatus(errno, "getsockname");
     }
     s->addresses_.push_back(addr);
     s->listeners_.push_back(std::move(fd));
   }
   s->stop_.Reset(::eventfd(0, EFD_CLOEXEC));
-  if (!s->stop_.valid()) return bpf::ErrnoToStatus(errno, "eventfd");
+  if (!s->stop_.valid()) return sys::ErrnoToStatus(errno, "eventfd");
 
   const int threads = std::clamp(options.threads, 1, static_cast<int>(s->listeners_.size()));
   s->workers_.resize(static_cast<size_t>(threads));
   for (size_t w = 0; w < s->workers_.size(); ++w) {
     Worker& worker = s->workers_[w];
     worker.epoll.Reset(::epoll_create1(EPOLL_CLOEXEC));
-    if (!worker.epoll.valid()) return bpf::ErrnoToStatus(errno, "epoll_create1");
+    if (!worker.epoll.valid()) return sys::ErrnoToStatus(errno, "epoll_create1");
     if (absl::Status st = AddToEpoll(worker.epoll.get(), s->stop_.get()); !st.ok()) return st;
     for (size_t i = w; i < s->listeners_.size(); i += s->workers_.size()) {
       if (absl::Status st = AddToEpoll(worker.epoll.get(), s->listeners_[i].get()); !st.ok()) {

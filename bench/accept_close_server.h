@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "userspace/bpf/unique_fd.h"
+#include "userspace/sys/unique_fd.h"
 
 namespace sockmesh::bench {
 
@@ -40,7 +40,7 @@ class AcceptCloseServer {
 
  private:
   struct Worker {
-    bpf::UniqueFd epoll;
+    sys::UniqueFd epoll;
     std::thread thread;
   };
 
@@ -49,9 +49,9 @@ class AcceptCloseServer {
   void Drain(int listener);
 
   bool payload_;
-  std::vector<bpf::UniqueFd> listeners_;
+  std::vector<sys::UniqueFd> listeners_;
   std::vector<sockaddr_in> addresses_;
-  bpf::UniqueFd stop_;  // eventfd; readable (level-triggered) once the destructor runs
+  sys::UniqueFd stop_;  // eventfd; readable (level-triggered) once the destructor runs
   std::vector<Worker> workers_;
   std::atomic<uint64_t> accepted_{0};
 };

@@ -52,7 +52,7 @@
 #include "nlohmann/json.hpp"
 #include "sockmesh/consts.h"
 #include "tests/support/test_datapath.h"
-#include "userspace/bpf/errno_status.h"
+#include "userspace/sys/errno_status.h"
 
 namespace sockmesh::bench {
 namespace {
@@ -182,7 +182,7 @@ absl::StatusOr<std::vector<int>> ResolveCpus(const std::string& arg, int threads
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
   if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
-    return bpf::ErrnoToStatus(errno, "sched_getaffinity");
+    return sys::ErrnoToStatus(errno, "sched_getaffinity");
   }
   std::vector<int> cpus;
   if (arg == "none" || (arg == "auto" && threads > 1)) return cpus;
@@ -209,7 +209,7 @@ absl::Status PinCallingThread(const std::vector<int>& cpus) {
   CPU_ZERO(&set);
   for (int c : cpus) CPU_SET(c, &set);
   if (::sched_setaffinity(0, sizeof(set), &set) != 0) {
-    return bpf::ErrnoToStatus(errno, "sched_setaffinity");
+    return sys::ErrnoToStatus(errno, "sched_setaffinity");
   }
   return absl::OkStatus();
 }
@@ -330,13 +330,13 @@ class CgroupAnchor {
   // Forks the child; the calling process must be in the cgroup, which the child inherits.
   static absl::StatusOr<std::unique_ptr<CgroupAnchor>> Start() {
     int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return bpf::ErrnoToStatus(errno, "pipe2");
+    if (::pipe2(fds, O_CLOEXEC) != 0) return sys::ErrnoToStatus(errno, "pipe2");
     const pid_t pid = ::fork();
     if (pid < 0) {
       const int err = errno;
       ::close(fds[0]);
       ::close(fds[1]);
-      return bpf::ErrnoToStatus(err, "fork");
+      return sys::ErrnoToStatus(err, "fork");
     }
     if (pid == 0) {
       // Async-signal-safe calls only: the parent has threads. Waits for EOF on the pipe, which

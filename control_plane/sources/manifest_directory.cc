@@ -16,7 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "control_plane/sources/desired_state_builder.h"
-#include "control_plane/sources/errno_status.h"
+#include "userspace/sys/errno_status.h"
 
 namespace sockmesh::sources {
 namespace {
@@ -33,7 +33,7 @@ bool IsManifestName(const std::string& name) {
 absl::StatusOr<std::set<std::string>> ListManifests(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::directory_iterator it(dir, ec);
-  if (ec) return ErrnoToStatus(ec.value(), absl::StrCat("cannot list ", dir.string()));
+  if (ec) return sys::ErrnoToStatus(ec.value(), absl::StrCat("cannot list ", dir.string()));
   std::set<std::string> names;
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
     if (ec) break;
@@ -41,7 +41,7 @@ absl::StatusOr<std::set<std::string>> ListManifests(const std::filesystem::path&
     std::error_code type_ec;
     if (IsManifestName(name) && it->is_regular_file(type_ec)) names.insert(name);
   }
-  if (ec) return ErrnoToStatus(ec.value(), absl::StrCat("cannot list ", dir.string()));
+  if (ec) return sys::ErrnoToStatus(ec.value(), absl::StrCat("cannot list ", dir.string()));
   return names;
 }
 
@@ -136,12 +136,12 @@ int PollMillis(absl::Duration remaining) {
 
 absl::StatusOr<ManifestWatcher> ManifestWatcher::Create(const std::filesystem::path& dir) {
   const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd < 0) return ErrnoToStatus(errno, "inotify_init1");
+  if (fd < 0) return sys::ErrnoToStatus(errno, "inotify_init1");
   if (inotify_add_watch(fd, dir.c_str(), kChangeMask | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR) <
       0) {
     const int err = errno;
     ::close(fd);
-    return ErrnoToStatus(err, absl::StrCat("cannot watch ", dir.string()));
+    return sys::ErrnoToStatus(err, absl::StrCat("cannot watch ", dir.string()));
   }
   return ManifestWatcher(fd, dir);
 }
@@ -194,7 +194,7 @@ absl::StatusOr<bool> ManifestWatcher::PollAndDrain(absl::Duration timeout) {
     pollfd pfd{.fd = fd_, .events = POLLIN, .revents = 0};
     const int n = ::poll(&pfd, 1, PollMillis(deadline - absl::Now()));
     if (n < 0 && errno == EINTR) continue;  // the deadline bounds the retries
-    if (n < 0) return ErrnoToStatus(errno, "poll on inotify");
+    if (n < 0) return sys::ErrnoToStatus(errno, "poll on inotify");
     if (n == 0) return false;
     return Drain();
   }
@@ -211,7 +211,7 @@ absl::StatusOr<bool> ManifestWatcher::Drain() {
     const ssize_t n = ::read(fd_, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (n < 0) return ErrnoToStatus(errno, "read from inotify");
+    if (n < 0) return sys::ErrnoToStatus(errno, "read from inotify");
     if (n == 0) break;
     for (ssize_t off = 0; off < n;) {
       const auto* event = reinterpret_cast<const inotify_event*>(buf + off);

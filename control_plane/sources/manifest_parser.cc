@@ -19,7 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "control_plane/sources/errno_status.h"
+#include "userspace/sys/errno_status.h"
 
 namespace sockmesh::sources {
 namespace {
@@ -796,12 +796,12 @@ absl::StatusOr<std::string> ReadManifestFile(const std::filesystem::path& path) 
   // O_NONBLOCK so a FIFO someone named *.yaml cannot block the agent in open(); it is refused
   // below.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return ErrnoToStatus(errno, path.string());
+  if (fd < 0) return sys::ErrnoToStatus(errno, path.string());
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
-    return ErrnoToStatus(err, path.string());
+    return sys::ErrnoToStatus(err, path.string());
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -814,7 +814,7 @@ absl::StatusOr<std::string> ReadManifestFile(const std::filesystem::path& path) 
     const ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      status = ErrnoToStatus(errno, path.string());
+      status = sys::ErrnoToStatus(errno, path.string());
       break;
     }
     if (n == 0) break;

@@ -31,6 +31,7 @@
 #include "absl/strings/str_join.h"
 #include "services/echo/echo_session.h"
 #include "services/echo/socket_address.h"
+#include "userspace/sys/unique_fd.h"
 
 namespace sockmesh::echo {
 namespace {
@@ -54,32 +55,7 @@ absl::Status ErrnoStatus(std::string_view what) {
   return absl::ErrnoToStatus(saved, std::string(what));
 }
 
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { Reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-
- private:
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-  int fd_ = -1;
-};
+using sockmesh::sys::UniqueFd;
 
 struct Listener {
   UniqueFd fd;

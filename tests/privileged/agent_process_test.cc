@@ -42,7 +42,7 @@
 #include "tests/support/scoped_cgroup.h"
 #include "tests/support/test_datapath.h"
 #include "userspace/agent/cgroup.h"
-#include "userspace/bpf/unique_fd.h"
+#include "userspace/sys/unique_fd.h"
 
 #ifndef SOCKMESH_AGENT_BIN
 #error "SOCKMESH_AGENT_BIN must name the sockmesh-agent binary (set by tests/privileged/CMakeLists)"
@@ -93,7 +93,7 @@ std::string PinDir(const std::string& instance) {
 // Programs attached directly to a cgroup, over every attach type (BPF_PROG_QUERY: the same
 // question `bpftool cgroup show` asks). Types that do not apply to cgroups answer EINVAL.
 int AttachedProgramCount(const std::string& cgroup_path) {
-  bpf::UniqueFd fd(::open(cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  sys::UniqueFd fd(::open(cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return -1;
   int total = 0;
   for (int type = 0; type < __MAX_BPF_ATTACH_TYPE; ++type) {
@@ -315,7 +315,7 @@ void WriteManifest(const std::string& dir, const std::string& name, const std::s
 
 // GET /metrics over a plain socket; returns the body ("" on failure).
 std::string Scrape(uint16_t port) {
-  bpf::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sys::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return "";
   timeval tv{.tv_sec = 5, .tv_usec = 0};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));

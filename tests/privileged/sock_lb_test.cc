@@ -211,7 +211,8 @@ TEST_F(SockLbTest, MaglevKeepsEachClientOnItsBackendAndRemovalMovesAboutOneNth) 
   // The Maglev key of a socket with a bound source is (source address, source port).
   constexpr int kClients = 300;
   auto dial_from = [&](int i) {
-    DialResult r = DialTcp("127.10.1.7", 80, "127.0.0.1", static_cast<uint16_t>(47000 + i));
+    // A source address of its own: on 127.0.0.1 other traffic's TIME_WAIT sockets hold ports.
+    DialResult r = DialTcp("127.10.1.7", 80, "127.77.0.1", static_cast<uint16_t>(47000 + i));
     EXPECT_EQ(r.error, 0) << "client " << i << ": " << strerror(r.error);
     return r.reply;
   };

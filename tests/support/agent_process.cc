@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "userspace/bpf/errno_status.h"
-#include "userspace/bpf/unique_fd.h"
+#include "userspace/sys/errno_status.h"
+#include "userspace/sys/unique_fd.h"
 
 namespace sockmesh::testing {
 namespace {
@@ -61,16 +61,16 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(
     const std::string& binary, const std::vector<std::string>& args, const std::string& log_path,
     const std::string& cgroup) {
   // Everything the child needs is prepared before fork(), see ExecChild().
-  bpf::UniqueFd log_fd(
+  sys::UniqueFd log_fd(
       ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
-  if (!log_fd.valid()) return bpf::ErrnoToStatus(errno, absl::StrCat("open ", log_path));
-  bpf::UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!null_fd.valid()) return bpf::ErrnoToStatus(errno, "open /dev/null");
-  bpf::UniqueFd procs_fd;
+  if (!log_fd.valid()) return sys::ErrnoToStatus(errno, absl::StrCat("open ", log_path));
+  sys::UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!null_fd.valid()) return sys::ErrnoToStatus(errno, "open /dev/null");
+  sys::UniqueFd procs_fd;
   if (!cgroup.empty()) {
     std::string procs = cgroup + "/cgroup.procs";
     procs_fd.Reset(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!procs_fd.valid()) return bpf::ErrnoToStatus(errno, absl::StrCat("open ", procs));
+    if (!procs_fd.valid()) return sys::ErrnoToStatus(errno, absl::StrCat("open ", procs));
   }
   std::vector<std::string> argv_storage;
   argv_storage.push_back(binary);
@@ -90,7 +90,7 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(
 
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  if (pid < 0) return bpf::ErrnoToStatus(errno, "fork");
+  if (pid < 0) return sys::ErrnoToStatus(errno, "fork");
   if (pid == 0) {
     ExecChild(parent, log_fd.get(), null_fd.get(), procs_fd.get(), binary.c_str(), argv.data());
   }
@@ -163,12 +163,12 @@ absl::StatusOr<int> AgentProcess::Wait(absl::Duration timeout) {
 }
 
 absl::StatusOr<int> AgentProcess::Terminate(absl::Duration timeout) {
-  if (!Reap() && ::kill(pid_, SIGTERM) != 0) return bpf::ErrnoToStatus(errno, "kill SIGTERM");
+  if (!Reap() && ::kill(pid_, SIGTERM) != 0) return sys::ErrnoToStatus(errno, "kill SIGTERM");
   return Wait(timeout);
 }
 
 absl::StatusOr<int> AgentProcess::Kill() {
-  if (!Reap() && ::kill(pid_, SIGKILL) != 0) return bpf::ErrnoToStatus(errno, "kill SIGKILL");
+  if (!Reap() && ::kill(pid_, SIGKILL) != 0) return sys::ErrnoToStatus(errno, "kill SIGKILL");
   // SIGKILL cannot be caught; the wait only covers the kernel tearing the process down.
   return Wait(absl::Seconds(30));
 }

@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "userspace/bpf/errno_status.h"
+#include "userspace/sys/errno_status.h"
 
 namespace sockmesh::testing {
 namespace {
@@ -88,16 +88,16 @@ absl::StatusOr<std::unique_ptr<NameServer>> NameServer::Start(std::string name, 
   std::unique_ptr<NameServer> s(new NameServer(std::move(name), kind, ip));
   int type = kind == Kind::kTcp ? SOCK_STREAM : SOCK_DGRAM;
   s->fd_.Reset(::socket(addr->family, type | SOCK_CLOEXEC, 0));
-  if (!s->fd_.valid()) return bpf::ErrnoToStatus(errno, "socket");
+  if (!s->fd_.valid()) return sys::ErrnoToStatus(errno, "socket");
   int one = 1;
   ::setsockopt(s->fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (addr->family == AF_INET6)
     ::setsockopt(s->fd_.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   if (::bind(s->fd_.get(), reinterpret_cast<sockaddr*>(&addr->storage), addr->len) != 0) {
-    return bpf::ErrnoToStatus(errno, absl::StrCat("bind ", ip, ":", port));
+    return sys::ErrnoToStatus(errno, absl::StrCat("bind ", ip, ":", port));
   }
   if (kind == Kind::kTcp && ::listen(s->fd_.get(), 4096) != 0)
-    return bpf::ErrnoToStatus(errno, "listen");
+    return sys::ErrnoToStatus(errno, "listen");
   s->port_ = BoundPort(s->fd_.get());
   s->stop_.Reset(::eventfd(0, EFD_CLOEXEC));
   s->thread_ = std::thread([raw = s.get()] { raw->Loop(); });
@@ -122,7 +122,7 @@ void NameServer::Loop() {
 }
 
 void NameServer::ServeTcp() {
-  bpf::UniqueFd conn(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  sys::UniqueFd conn(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
   if (!conn.valid()) return;
   (void)!::send(conn.get(), name_.data(), name_.size(), MSG_NOSIGNAL);
   served_++;
@@ -146,7 +146,7 @@ DialResult DialTcp(const std::string& ip, uint16_t port, const std::string& bind
     r.error = EINVAL;
     return r;
   }
-  bpf::UniqueFd fd(::socket(addr->family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sys::UniqueFd fd(::socket(addr->family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
     r.error = errno;
     return r;
@@ -196,7 +196,7 @@ DialResult DialUdp(const std::string& ip, uint16_t port, const std::string& payl
     r.error = EINVAL;
     return r;
   }
-  bpf::UniqueFd fd(::socket(addr->family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sys::UniqueFd fd(::socket(addr->family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
     r.error = errno;
     return r;

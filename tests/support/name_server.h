@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "userspace/bpf/unique_fd.h"
+#include "userspace/sys/unique_fd.h"
 
 namespace sockmesh::testing {
 
@@ -40,8 +40,8 @@ class NameServer {
   Kind kind_;
   std::string ip_;
   uint16_t port_ = 0;
-  bpf::UniqueFd fd_;
-  bpf::UniqueFd stop_;  // eventfd
+  sys::UniqueFd fd_;
+  sys::UniqueFd stop_;  // eventfd
   std::atomic<uint64_t> served_{0};
   std::thread thread_;
 };

@@ -10,29 +10,29 @@
 #include <cerrno>
 #include <cstring>
 
-#include "userspace/bpf/errno_status.h"
+#include "userspace/sys/errno_status.h"
 
 namespace sockmesh::testing {
 namespace {
 
 absl::Status BringUpLoopback() {
-  bpf::UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!sock.valid()) return bpf::ErrnoToStatus(errno, "socket for SIOCSIFFLAGS");
+  sys::UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) return sys::ErrnoToStatus(errno, "socket for SIOCSIFFLAGS");
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
   if (::ioctl(sock.get(), SIOCGIFFLAGS, &ifr) != 0)
-    return bpf::ErrnoToStatus(errno, "get lo flags");
+    return sys::ErrnoToStatus(errno, "get lo flags");
   ifr.ifr_flags |= IFF_UP;
-  if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) != 0) return bpf::ErrnoToStatus(errno, "set lo up");
+  if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) != 0) return sys::ErrnoToStatus(errno, "set lo up");
   return absl::OkStatus();
 }
 
 }  // namespace
 
 absl::StatusOr<ScopedNetns> ScopedNetns::Enter() {
-  bpf::UniqueFd original(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-  if (!original.valid()) return bpf::ErrnoToStatus(errno, "open current netns");
-  if (::unshare(CLONE_NEWNET) != 0) return bpf::ErrnoToStatus(errno, "unshare(CLONE_NEWNET)");
+  sys::UniqueFd original(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!original.valid()) return sys::ErrnoToStatus(errno, "open current netns");
+  if (::unshare(CLONE_NEWNET) != 0) return sys::ErrnoToStatus(errno, "unshare(CLONE_NEWNET)");
   ScopedNetns ns(std::move(original));
   if (absl::Status s = BringUpLoopback(); !s.ok()) return s;
   return ns;

@@ -3,7 +3,7 @@
 #define SOCKMESH_TESTS_SUPPORT_SCOPED_NETNS_H_
 
 #include "absl/status/statusor.h"
-#include "userspace/bpf/unique_fd.h"
+#include "userspace/sys/unique_fd.h"
 
 namespace sockmesh::testing {
 
@@ -18,8 +18,8 @@ class ScopedNetns {
   ~ScopedNetns();
 
  private:
-  explicit ScopedNetns(bpf::UniqueFd original) : original_(std::move(original)) {}
-  bpf::UniqueFd original_;
+  explicit ScopedNetns(sys::UniqueFd original) : original_(std::move(original)) {}
+  sys::UniqueFd original_;
 };
 
 }  // namespace sockmesh::testing

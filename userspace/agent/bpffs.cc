@@ -9,7 +9,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "userspace/bpf/errno_status.h"
+#include "userspace/sys/errno_status.h"
 
 namespace sockmesh::agent {
 
@@ -21,7 +21,7 @@ absl::Status EnsureBpffs(const std::string& root) {
   std::error_code ec;
   fs::create_directories(root, ec);
   if (::mount("bpf", root.c_str(), "bpf", 0, nullptr) != 0) {
-    return bpf::ErrnoToStatus(errno, absl::StrCat("mount bpffs at ", root));
+    return sys::ErrnoToStatus(errno, absl::StrCat("mount bpffs at ", root));
   }
   return absl::OkStatus();
 }
@@ -52,7 +52,7 @@ absl::Status RemovePins(const PinLayout& layout) {
   std::error_code ec;
   if (!fs::exists(layout.instance_dir, ec)) return absl::OkStatus();
   fs::remove_all(layout.instance_dir, ec);
-  if (ec) return bpf::ErrnoToStatus(ec.value(), absl::StrCat("remove ", layout.instance_dir));
+  if (ec) return sys::ErrnoToStatus(ec.value(), absl::StrCat("remove ", layout.instance_dir));
   // Leave <root>/sockmesh when other instances still live there.
   fs::path parent = fs::path(layout.instance_dir).parent_path();
   if (fs::is_empty(parent, ec)) fs::remove(parent, ec);

@@ -11,7 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "userspace/bpf/errno_status.h"
+#include "userspace/sys/errno_status.h"
 
 namespace sockmesh::agent {
 
@@ -49,7 +49,7 @@ absl::StatusOr<std::string> ResolveCgroupPath(const std::string& arg, const std:
 absl::Status EnsureCgroup(const std::string& path) {
   std::error_code ec;
   fs::create_directories(path, ec);
-  if (ec) return bpf::ErrnoToStatus(ec.value(), absl::StrCat("create cgroup ", path));
+  if (ec) return sys::ErrnoToStatus(ec.value(), absl::StrCat("create cgroup ", path));
   if (!fs::exists(fs::path(path) / "cgroup.procs")) {
     return absl::FailedPreconditionError(absl::StrCat(path, " is not a cgroup v2 directory"));
   }
@@ -58,24 +58,24 @@ absl::Status EnsureCgroup(const std::string& path) {
 
 absl::StatusOr<uint64_t> CgroupId(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return bpf::ErrnoToStatus(errno, absl::StrCat("stat ", path));
+  if (::stat(path.c_str(), &st) != 0) return sys::ErrnoToStatus(errno, absl::StrCat("stat ", path));
   return static_cast<uint64_t>(st.st_ino);
 }
 
-absl::StatusOr<bpf::UniqueFd> OpenCgroup(const std::string& path) {
+absl::StatusOr<sys::UniqueFd> OpenCgroup(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return bpf::ErrnoToStatus(errno, absl::StrCat("open cgroup ", path));
-  return bpf::UniqueFd(fd);
+  if (fd < 0) return sys::ErrnoToStatus(errno, absl::StrCat("open cgroup ", path));
+  return sys::UniqueFd(fd);
 }
 
 absl::Status JoinCgroup(const std::string& path, pid_t pid) {
   std::string procs = (fs::path(path) / "cgroup.procs").string();
   int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return bpf::ErrnoToStatus(errno, absl::StrCat("open ", procs));
-  bpf::UniqueFd owner(fd);
+  if (fd < 0) return sys::ErrnoToStatus(errno, absl::StrCat("open ", procs));
+  sys::UniqueFd owner(fd);
   std::string text = std::to_string(pid);
   if (::write(fd, text.data(), text.size()) < 0) {
-    return bpf::ErrnoToStatus(errno, absl::StrCat("move pid ", pid, " into ", path));
+    return sys::ErrnoToStatus(errno, absl::StrCat("move pid ", pid, " into ", path));
   }
   return absl::OkStatus();
 }

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "userspace/bpf/unique_fd.h"
+#include "userspace/sys/unique_fd.h"
 
 namespace sockmesh::agent {
 
@@ -27,7 +27,7 @@ absl::Status EnsureCgroup(const std::string& path);
 // The kernel's cgroup id (the directory's inode number on cgroup2), as bpf_link_info reports it.
 absl::StatusOr<uint64_t> CgroupId(const std::string& path);
 
-absl::StatusOr<bpf::UniqueFd> OpenCgroup(const std::string& path);
+absl::StatusOr<sys::UniqueFd> OpenCgroup(const std::string& path);
 
 // Moves a process into the cgroup.
 absl::Status JoinCgroup(const std::string& path, pid_t pid);

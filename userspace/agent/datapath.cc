@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "sm_sock_lb.skel.h"
 #include "userspace/agent/cgroup.h"
-#include "userspace/bpf/errno_status.h"
 #include "userspace/log/log.h"
+#include "userspace/sys/errno_status.h"
 
 namespace sockmesh::agent {
 namespace {
@@ -28,7 +28,7 @@ std::string PinPath(const std::string& dir, const char* name) { return dir + "/"
 absl::Status ChooseMapSize(bpf_map* map, uint32_t requested, const std::string& pin_path) {
   uint32_t size = requested;
   if (size == 0 && fs::exists(pin_path)) {
-    absl::StatusOr<bpf::UniqueFd> fd = bpf::OpenPinned(pin_path);
+    absl::StatusOr<sys::UniqueFd> fd = bpf::OpenPinned(pin_path);
     if (!fd.ok()) return fd.status();
     absl::StatusOr<bpf::MapInfo> info = bpf::GetMapInfo(fd->get());
     if (!info.ok()) return info.status();
@@ -36,7 +36,7 @@ absl::Status ChooseMapSize(bpf_map* map, uint32_t requested, const std::string& 
   }
   if (size == 0) return absl::OkStatus();
   int err = bpf_map__set_max_entries(map, size);
-  if (err) return bpf::ErrnoToStatus(err, absl::StrCat("resize map ", bpf_map__name(map)));
+  if (err) return sys::ErrnoToStatus(err, absl::StrCat("resize map ", bpf_map__name(map)));
   return absl::OkStatus();
 }
 
@@ -46,7 +46,7 @@ absl::StatusOr<uint64_t> LinkCgroupId(int link_fd) {
   bpf_link_info info{};
   uint32_t len = sizeof(info);
   if (bpf_obj_get_info_by_fd(link_fd, &info, &len) != 0) {
-    return bpf::ErrnoToStatus(errno, "link info");
+    return sys::ErrnoToStatus(errno, "link info");
   }
   if (info.type != BPF_LINK_TYPE_CGROUP) {
     return absl::FailedPreconditionError("pinned link is not a cgroup link");
@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathOptions&
   std::error_code ec;
   fs::create_directories(layout.maps_dir, ec);
   fs::create_directories(layout.links_dir, ec);
-  if (ec) return bpf::ErrnoToStatus(ec.value(), absl::StrCat("create ", layout.instance_dir));
+  if (ec) return sys::ErrnoToStatus(ec.value(), absl::StrCat("create ", layout.instance_dir));
 
   std::unique_ptr<Datapath> dp(new Datapath());
   if (absl::Status s = dp->Load(options, layout); !s.ok()) return s;
@@ -76,7 +76,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathOptions&
 
 absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& layout) {
   skel_.reset(sm_sock_lb__open());
-  if (!skel_) return bpf::ErrnoToStatus(errno, "open BPF object sm_sock_lb");
+  if (!skel_) return sys::ErrnoToStatus(errno, "open BPF object sm_sock_lb");
 
   struct Sized {
     bpf_map* map;
@@ -94,11 +94,11 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
     if (absl::Status s = ChooseMapSize(m.map, m.requested, pin); !s.ok()) return s;
     // libbpf reuses a compatible pinned map and pins the ones it creates.
     if (int err = bpf_map__set_pin_path(m.map, pin.c_str()); err) {
-      return bpf::ErrnoToStatus(err, absl::StrCat("set pin path ", pin));
+      return sys::ErrnoToStatus(err, absl::StrCat("set pin path ", pin));
     }
   }
   if (int err = sm_sock_lb__load(skel_.get()); err) {
-    return absl::Status(bpf::ErrnoToStatus(err, "load BPF programs").code(),
+    return absl::Status(sys::ErrnoToStatus(err, "load BPF programs").code(),
                         absl::StrCat("load BPF programs: ", std::strerror(-err),
                                      " (a pinned map with another layout or size needs "
                                      "`sockmesh-agent --cleanup --instance ",
@@ -128,7 +128,7 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
 absl::Status Datapath::AttachAll(const DatapathOptions& options, const PinLayout& layout) {
   absl::StatusOr<uint64_t> cgroup_id = CgroupId(options.cgroup_path);
   if (!cgroup_id.ok()) return cgroup_id.status();
-  absl::StatusOr<bpf::UniqueFd> cgroup = OpenCgroup(options.cgroup_path);
+  absl::StatusOr<sys::UniqueFd> cgroup = OpenCgroup(options.cgroup_path);
   if (!cgroup.ok()) return cgroup.status();
 
   bpf_program* prog;
@@ -137,7 +137,7 @@ absl::Status Datapath::AttachAll(const DatapathOptions& options, const PinLayout
     std::string pin = PinPath(layout.links_dir, name.c_str());
     if (fs::exists(pin)) {
       LinkPtr link(bpf_link__open(pin.c_str()));
-      if (!link) return bpf::ErrnoToStatus(errno, absl::StrCat("open pinned link ", pin));
+      if (!link) return sys::ErrnoToStatus(errno, absl::StrCat("open pinned link ", pin));
       absl::StatusOr<uint64_t> attached_to = LinkCgroupId(bpf_link__fd(link.get()));
       if (!attached_to.ok()) return attached_to.status();
       if (*attached_to != *cgroup_id) {
@@ -148,7 +148,7 @@ absl::Status Datapath::AttachAll(const DatapathOptions& options, const PinLayout
       }
       // Replaces the program in place: the cgroup never runs without one.
       if (int err = bpf_link__update_program(link.get(), prog); err) {
-        return bpf::ErrnoToStatus(err, absl::StrCat("update pinned link ", pin));
+        return sys::ErrnoToStatus(err, absl::StrCat("update pinned link ", pin));
       }
       report_.adopted.push_back(name);
       links_.push_back(std::move(link));
@@ -156,10 +156,10 @@ absl::Status Datapath::AttachAll(const DatapathOptions& options, const PinLayout
     }
     LinkPtr link(bpf_program__attach_cgroup(prog, cgroup->get()));
     if (!link) {
-      return bpf::ErrnoToStatus(errno, absl::StrCat("attach ", name, " to ", options.cgroup_path));
+      return sys::ErrnoToStatus(errno, absl::StrCat("attach ", name, " to ", options.cgroup_path));
     }
     if (int err = bpf_link__pin(link.get(), pin.c_str()); err) {
-      return bpf::ErrnoToStatus(err, absl::StrCat("pin link ", pin));
+      return sys::ErrnoToStatus(err, absl::StrCat("pin link ", pin));
     }
     report_.attached.push_back(name);
     links_.push_back(std::move(link));
@@ -179,10 +179,10 @@ absl::Status CleanupInstance(const std::string& bpffs_root, const std::string& i
   std::error_code ec;
   // Detach explicitly: a still-running agent may hold link fds that would outlive the unpin.
   for (const auto& entry : fs::directory_iterator(layout.links_dir, ec)) {
-    absl::StatusOr<bpf::UniqueFd> link = bpf::OpenPinned(entry.path().string());
+    absl::StatusOr<sys::UniqueFd> link = bpf::OpenPinned(entry.path().string());
     if (!link.ok()) return link.status();
     if (bpf_link_detach(link->get()) != 0 && errno != ENOLINK) {
-      return bpf::ErrnoToStatus(errno, absl::StrCat("detach ", entry.path().string()));
+      return sys::ErrnoToStatus(errno, absl::StrCat("detach ", entry.path().string()));
     }
   }
   return RemovePins(layout);

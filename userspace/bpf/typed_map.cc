@@ -11,7 +11,7 @@ namespace sockmesh::bpf {
 absl::StatusOr<MapInfo> GetMapInfo(int fd) {
   bpf_map_info info{};
   uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return ErrnoToStatus(errno, "map info");
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return sys::ErrnoToStatus(errno, "map info");
   return MapInfo{.name = info.name,
                  .type = info.type,
                  .key_size = info.key_size,
@@ -19,20 +19,20 @@ absl::StatusOr<MapInfo> GetMapInfo(int fd) {
                  .max_entries = info.max_entries};
 }
 
-absl::StatusOr<UniqueFd> OpenPinned(const std::string& path) {
+absl::StatusOr<sys::UniqueFd> OpenPinned(const std::string& path) {
   int fd = bpf_obj_get(path.c_str());
-  if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("open pinned ", path));
-  return UniqueFd(fd);
+  if (fd < 0) return sys::ErrnoToStatus(errno, absl::StrCat("open pinned ", path));
+  return sys::UniqueFd(fd);
 }
 
 absl::StatusOr<std::vector<uint64_t>> ReadPerCpuCounters(int fd, uint32_t count) {
   int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return ErrnoToStatus(cpus, "count possible CPUs");
+  if (cpus <= 0) return sys::ErrnoToStatus(cpus, "count possible CPUs");
   std::vector<uint64_t> totals(count, 0);
   std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
   for (uint32_t i = 0; i < count; ++i) {
     if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) {
-      return ErrnoToStatus(errno, absl::StrCat("read counter ", i));
+      return sys::ErrnoToStatus(errno, absl::StrCat("read counter ", i));
     }
     for (uint64_t v : per_cpu) totals[i] += v;
   }

@@ -15,9 +15,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "userspace/bpf/abi.h"
-#include "userspace/bpf/errno_status.h"
 #include "userspace/bpf/map_interface.h"
-#include "userspace/bpf/unique_fd.h"
+#include "userspace/sys/errno_status.h"
+#include "userspace/sys/unique_fd.h"
 
 namespace sockmesh::bpf {
 
@@ -32,7 +32,7 @@ struct MapInfo {
 absl::StatusOr<MapInfo> GetMapInfo(int fd);
 
 // Opens a pinned object (map or link) by path.
-absl::StatusOr<UniqueFd> OpenPinned(const std::string& path);
+absl::StatusOr<sys::UniqueFd> OpenPinned(const std::string& path);
 
 // A BPF map with its key and value types checked against the kernel's idea of their sizes. Either
 // borrows the fd of a skeleton's map (the skeleton must outlive it) or owns an fd opened from a
@@ -45,11 +45,11 @@ class TypedMap final : public MapInterface<K, V> {
   static absl::StatusOr<TypedMap> FromSkeleton(const struct bpf_map* map) {
     int fd = bpf_map__fd(map);
     if (fd < 0)
-      return ErrnoToStatus(fd, absl::StrCat("map ", bpf_map__name(map), " is not loaded"));
+      return sys::ErrnoToStatus(fd, absl::StrCat("map ", bpf_map__name(map), " is not loaded"));
     return FromFd(fd, /*owned=*/false);
   }
   static absl::StatusOr<TypedMap> FromPinned(const std::string& path) {
-    absl::StatusOr<UniqueFd> fd = OpenPinned(path);
+    absl::StatusOr<sys::UniqueFd> fd = OpenPinned(path);
     if (!fd.ok()) return fd.status();
     return FromFd(fd->Release(), /*owned=*/true);
   }
@@ -91,11 +91,11 @@ class TypedMap final : public MapInterface<K, V> {
   }
 
  private:
-  TypedMap(int fd, std::shared_ptr<UniqueFd> owner, MapInfo info)
+  TypedMap(int fd, std::shared_ptr<sys::UniqueFd> owner, MapInfo info)
       : fd_(fd), owner_(std::move(owner)), info_(std::move(info)) {}
 
   static absl::StatusOr<TypedMap> FromFd(int fd, bool owned) {
-    auto owner = owned ? std::make_shared<UniqueFd>(fd) : nullptr;
+    auto owner = owned ? std::make_shared<sys::UniqueFd>(fd) : nullptr;
     absl::StatusOr<MapInfo> info = GetMapInfo(fd);
     if (!info.ok()) return info.status();
     if (info->key_size != sizeof(K) || info->value_size != sizeof(V)) {
@@ -108,11 +108,11 @@ class TypedMap final : public MapInterface<K, V> {
   }
 
   absl::Status Error(absl::string_view op) const {
-    return ErrnoToStatus(errno, absl::StrCat("map ", info_.name, " ", op));
+    return sys::ErrnoToStatus(errno, absl::StrCat("map ", info_.name, " ", op));
   }
 
   int fd_ = -1;
-  std::shared_ptr<UniqueFd> owner_;  // null when borrowed from a skeleton
+  std::shared_ptr<sys::UniqueFd> owner_;  // null when borrowed from a skeleton
   MapInfo info_;
 };
 

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "userspace/agent/cgroup.h"
-#include "userspace/bpf/errno_status.h"
+#include "userspace/sys/errno_status.h"
 
 namespace sockmesh::ctl {
 
@@ -46,7 +46,7 @@ absl::Status ExecCommand(const std::vector<std::string>& command) {
   for (const std::string& a : command) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   ::execvp(argv[0], argv.data());
-  return bpf::ErrnoToStatus(errno, absl::StrCat("exec ", command[0]));
+  return sys::ErrnoToStatus(errno, absl::StrCat("exec ", command[0]));
 }
 
 }  // namespace sockmesh::ctl

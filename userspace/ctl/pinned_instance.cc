@@ -69,11 +69,11 @@ absl::StatusOr<PinnedServiceMaps> OpenPinnedServiceMaps(const std::string& bpffs
       .services = *std::move(services), .backends = *std::move(backends), .lut = *std::move(lut)};
 }
 
-absl::StatusOr<bpf::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
+absl::StatusOr<sys::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
                                                  const std::string& instance) {
   if (absl::Status s = agent::ValidateInstanceName(instance); !s.ok()) return s;
   std::string path = MapPinPath(bpffs_root, instance, agent::kCountersMap);
-  absl::StatusOr<bpf::UniqueFd> fd = bpf::OpenPinned(path);
+  absl::StatusOr<sys::UniqueFd> fd = bpf::OpenPinned(path);
   if (!fd.ok()) return Explain(fd.status(), bpffs_root, instance, path);
   return fd;
 }

@@ -10,8 +10,8 @@
 
 #include "absl/status/statusor.h"
 #include "userspace/bpf/typed_map.h"
-#include "userspace/bpf/unique_fd.h"
 #include "userspace/ctl/service_dump.h"
+#include "userspace/sys/unique_fd.h"
 
 namespace sockmesh::ctl {
 
@@ -34,7 +34,7 @@ std::string MapPinPath(const std::string& bpffs_root, const std::string& instanc
 // has no pins; InvalidArgument for a malformed instance name.
 absl::StatusOr<PinnedServiceMaps> OpenPinnedServiceMaps(const std::string& bpffs_root,
                                                         const std::string& instance);
-absl::StatusOr<bpf::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
+absl::StatusOr<sys::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
                                                  const std::string& instance);
 
 }  // namespace sockmesh::ctl

@@ -55,7 +55,7 @@ int RunServices(const InstanceFlags& flags) {
 }
 
 int RunCounters(const InstanceFlags& flags) {
-  absl::StatusOr<sockmesh::bpf::UniqueFd> fd = ctl::OpenPinnedCounters(flags.bpffs, flags.instance);
+  absl::StatusOr<sockmesh::sys::UniqueFd> fd = ctl::OpenPinnedCounters(flags.bpffs, flags.instance);
   if (!fd.ok()) return Fail(fd.status());
   absl::StatusOr<ctl::CountersDump> dump = ctl::ReadCounters(fd->get(), flags.instance);
   if (!dump.ok()) return Fail(dump.status());

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "userspace/bpf/errno_status.h"
+#include "userspace/sys/errno_status.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace sockmesh::bpf {
+namespace sockmesh::sys {
 
 absl::Status ErrnoToStatus(int err, absl::string_view what) {
   err = std::abs(err);
@@ -16,10 +16,13 @@ absl::Status ErrnoToStatus(int err, absl::string_view what) {
     case 0:
       return absl::OkStatus();
     case ENOENT:
+    case ENOTDIR:
       return absl::NotFoundError(msg);
     case E2BIG:
     case ENOSPC:
     case ENOMEM:
+    case EMFILE:
+    case ENFILE:
       return absl::ResourceExhaustedError(msg);
     case EEXIST:
       return absl::AlreadyExistsError(msg);
@@ -35,4 +38,4 @@ absl::Status ErrnoToStatus(int err, absl::string_view what) {
   }
 }
 
-}  // namespace sockmesh::bpf
+}  // namespace sockmesh::sys

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-#ifndef SOCKMESH_USERSPACE_BPF_UNIQUE_FD_H_
-#define SOCKMESH_USERSPACE_BPF_UNIQUE_FD_H_
+#ifndef SOCKMESH_USERSPACE_SYS_UNIQUE_FD_H_
+#define SOCKMESH_USERSPACE_SYS_UNIQUE_FD_H_
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace sockmesh::bpf {
+namespace sockmesh::sys {
 
 // Owns a file descriptor; closes it once.
 class UniqueFd {
@@ -34,6 +34,6 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace sockmesh::bpf
+}  // namespace sockmesh::sys
 
-#endif  // SOCKMESH_USERSPACE_BPF_UNIQUE_FD_H_
+#endif  // SOCKMESH_USERSPACE_SYS_UNIQUE_FD_H_
