@@ -53,14 +53,24 @@ struct {
   __type(value, struct sm_aff_val);
 } sm_aff_v1 SEC(".maps");
 
-/* Reverse translation: (socket, backend) -> VIP. Written when a connect/sendmsg is translated, read
- * by recvmsg and getpeername. Entries leave by LRU eviction. */
+/* Reverse translation for unconnected UDP: (socket, backend) -> VIP. Written when a sendmsg is
+ * translated, read by recvmsg. Such a socket may talk to many VIPs, so socket-local storage cannot
+ * hold it; entries leave by LRU eviction. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, SM_MAX_REVNAT_ENTRIES);
   __type(key, struct sm_revnat_key);
   __type(value, struct sm_revnat_val);
 } sm_revnat_v1 SEC(".maps");
+
+/* The VIP behind each connected socket (connect() translated). Written by the connect hooks, read
+ * by getpeername and recvmsg; the kernel frees an entry with its socket. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct sm_sock_vip);
+} sm_sock_vip_v1 SEC(".maps");
 
 /* Outcome counters indexed by SM_CNT_*. Incremented by the hooks, read (summed over CPUs) by the
  * agent's metrics and sockmeshctl. */

@@ -86,6 +86,29 @@ static __always_inline __u32 sm_flow_hash(struct bpf_sock_addr *ctx, bool v6, __
   return sm_hash_words(SM_GET_SOCKET_COOKIE(ctx), SM_GET_NETNS_COOKIE(ctx));
 }
 
+/* How the caller reaches the hook: connect() pins a socket to one peer, sendmsg() does not. */
+enum sm_call { SM_CALL_CONNECT, SM_CALL_SENDMSG };
+
+/* A connected socket keeps its VIP in socket-local storage: freed with the socket, never evicted.
+ */
+static __always_inline void sm_sock_vip_record(struct bpf_sock_addr *ctx,
+                                               const struct sm_backend *be,
+                                               const struct sm_svc_key *frontend) {
+  struct bpf_sock *sk = ctx->sk;
+  struct sm_sock_vip *v =
+      sk ? bpf_sk_storage_get(&sm_sock_vip_v1, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) : NULL;
+  if (!v) {
+    sm_count(SM_CNT_REVNAT_UPDATE_FAIL);
+    return;
+  }
+  __builtin_memcpy(v->vip, frontend->addr, sizeof(v->vip));
+  __builtin_memcpy(v->backend, be->addr, sizeof(v->backend));
+  v->vip_port = frontend->port;
+  v->backend_port = be->port;
+  v->family = be->family;
+}
+
+/* An unconnected UDP socket may send to many VIPs: key the VIP by (socket, backend). */
 static __always_inline void sm_revnat_record(struct bpf_sock_addr *ctx, const struct sm_backend *be,
                                              const struct sm_svc_key *frontend) {
   struct sm_revnat_key key = {
@@ -99,7 +122,7 @@ static __always_inline void sm_revnat_record(struct bpf_sock_addr *ctx, const st
 
 /* connect() and UDP sendmsg(): VIP -> backend. Fails open for anything that is not a service with
  * a consistent backend set; refuses (ECONNREFUSED) a service with no backend, like kube-proxy. */
-static __always_inline int sm_sock_forward(struct bpf_sock_addr *ctx, bool v6, __u32 counter) {
+static __always_inline int sm_sock_forward(struct bpf_sock_addr *ctx, bool v6, enum sm_call call) {
   struct sm_svc_key key;
   sm_dialed_key(ctx, v6, &key);
   struct sm_flow flow = {.netns_cookie = SM_GET_NETNS_COOKIE(ctx)};
@@ -121,15 +144,34 @@ static __always_inline int sm_sock_forward(struct bpf_sock_addr *ctx, bool v6, _
     return SM_SYS_ALLOW;
   }
   sm_set_user_addr(ctx, v6, be.family, be.addr, be.port);
-  sm_revnat_record(ctx, &be, &key);
-  sm_count(counter);
+  if (call == SM_CALL_CONNECT) {
+    sm_sock_vip_record(ctx, &be, &key);
+    sm_count(SM_CNT_CONNECT_XLATE);
+  } else {
+    sm_revnat_record(ctx, &be, &key);
+    sm_count(SM_CNT_SENDMSG_XLATE);
+  }
   return SM_SYS_ALLOW;
+}
+
+static __always_inline bool sm_addr_equal(const __be32 a[4], const __be32 b[4]) {
+  return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
 }
 
 /* recvmsg() and getpeername(): backend -> VIP, for sockets whose traffic we translated. */
 static __always_inline int sm_sock_reverse(struct bpf_sock_addr *ctx, bool v6, __u32 counter) {
   struct sm_svc_key peer;
   sm_dialed_key(ctx, v6, &peer);
+
+  struct bpf_sock *sk = ctx->sk;
+  struct sm_sock_vip *conn = sk ? bpf_sk_storage_get(&sm_sock_vip_v1, sk, 0, 0) : NULL;
+  if (conn && conn->family == peer.family && conn->backend_port == peer.port &&
+      sm_addr_equal(conn->backend, peer.addr)) {
+    sm_set_user_addr(ctx, v6, conn->family, conn->vip, conn->vip_port);
+    sm_count(counter);
+    return SM_SYS_ALLOW;
+  }
+
   struct sm_revnat_key key = {
       .cookie = SM_GET_SOCKET_COOKIE(ctx), .port = peer.port, .family = peer.family};
   __builtin_memcpy(key.addr, peer.addr, sizeof(key.addr));

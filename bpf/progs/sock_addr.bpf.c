@@ -10,24 +10,16 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 SEC("cgroup/connect4")
-int sm_connect4(struct bpf_sock_addr *ctx) {
-  return sm_sock_forward(ctx, false, SM_CNT_CONNECT_XLATE);
-}
+int sm_connect4(struct bpf_sock_addr *ctx) { return sm_sock_forward(ctx, false, SM_CALL_CONNECT); }
 
 SEC("cgroup/connect6")
-int sm_connect6(struct bpf_sock_addr *ctx) {
-  return sm_sock_forward(ctx, true, SM_CNT_CONNECT_XLATE);
-}
+int sm_connect6(struct bpf_sock_addr *ctx) { return sm_sock_forward(ctx, true, SM_CALL_CONNECT); }
 
 SEC("cgroup/sendmsg4")
-int sm_sendmsg4(struct bpf_sock_addr *ctx) {
-  return sm_sock_forward(ctx, false, SM_CNT_SENDMSG_XLATE);
-}
+int sm_sendmsg4(struct bpf_sock_addr *ctx) { return sm_sock_forward(ctx, false, SM_CALL_SENDMSG); }
 
 SEC("cgroup/sendmsg6")
-int sm_sendmsg6(struct bpf_sock_addr *ctx) {
-  return sm_sock_forward(ctx, true, SM_CNT_SENDMSG_XLATE);
-}
+int sm_sendmsg6(struct bpf_sock_addr *ctx) { return sm_sock_forward(ctx, true, SM_CALL_SENDMSG); }
 
 SEC("cgroup/recvmsg4")
 int sm_recvmsg4(struct bpf_sock_addr *ctx) {

@@ -98,6 +98,11 @@ TEST_F(SockLbTest, TcpConnectToVipReachesEveryBackendAndGetpeernameShowsVip) {
   EXPECT_EQ(r.peer, "127.10.1.1:80") << "the application must see the address it dialed";
   EXPECT_GE(dp_->Counter(SM_CNT_CONNECT_XLATE), 301u);
   EXPECT_GE(dp_->Counter(SM_CNT_PEERNAME_REVNAT), 1u);
+  // Connected sockets keep the VIP in socket-local storage, not in the LRU reverse map, so heavy
+  // connection churn cannot evict the VIP of a long-lived connection.
+  auto revnat = dp_->datapath().maps().revnat.Dump();
+  ASSERT_TRUE(revnat.ok());
+  EXPECT_EQ(revnat->size(), 0u);
 }
 
 TEST_F(SockLbTest, WeightedRandomSplitMatchesWeights) {
@@ -132,6 +137,11 @@ TEST_F(SockLbTest, UdpSendmsgReachesBackendAndReplyComesFromVip) {
   EXPECT_EQ(names.size(), 2u);
   EXPECT_GE(dp_->Counter(SM_CNT_SENDMSG_XLATE), 100u);
   EXPECT_GE(dp_->Counter(SM_CNT_RECVMSG_REVNAT), 100u);
+
+  // A connected UDP socket goes through connect(), and its replies still show the VIP.
+  DialResult c = DialUdp("127.10.1.3", 53, "ping", 3000, /*connected=*/true);
+  ASSERT_EQ(c.error, 0) << strerror(c.error);
+  EXPECT_EQ(c.peer, "127.10.1.3:53");
 }
 
 TEST_F(SockLbTest, ServiceWithoutBackendsIsRefusedWithEconnrefused) {

@@ -188,8 +188,8 @@ DialResult DialTcp(const std::string& ip, uint16_t port, const std::string& bind
   return r;
 }
 
-DialResult DialUdp(const std::string& ip, uint16_t port, const std::string& payload,
-                   int timeout_ms) {
+DialResult DialUdp(const std::string& ip, uint16_t port, const std::string& payload, int timeout_ms,
+                   bool connected) {
   DialResult r;
   absl::StatusOr<SockAddr> addr = MakeSockAddr(ip, port);
   if (!addr.ok()) {
@@ -201,8 +201,13 @@ DialResult DialUdp(const std::string& ip, uint16_t port, const std::string& payl
     r.error = errno;
     return r;
   }
-  if (::sendto(fd.get(), payload.data(), payload.size(), 0,
-               reinterpret_cast<sockaddr*>(&addr->storage), addr->len) < 0) {
+  auto* dest = reinterpret_cast<sockaddr*>(&addr->storage);
+  if (connected && ::connect(fd.get(), dest, addr->len) != 0) {
+    r.error = errno;
+    return r;
+  }
+  if (::sendto(fd.get(), payload.data(), payload.size(), 0, connected ? nullptr : dest,
+               connected ? 0 : addr->len) < 0) {
     r.error = errno;
     return r;
   }

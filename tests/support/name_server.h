@@ -58,9 +58,10 @@ struct DialResult {
 // at once).
 DialResult DialTcp(const std::string& ip, uint16_t port, const std::string& bind_ip = "",
                    uint16_t bind_port = 0, int timeout_ms = 3000);
-// Sends one datagram with sendto() and waits for the answer.
+// Sends one datagram and waits for the answer; recvfrom()'s source goes to `peer`. Unconnected
+// (sendto) by default; with `connected`, connect() first and send().
 DialResult DialUdp(const std::string& ip, uint16_t port, const std::string& payload = "ping",
-                   int timeout_ms = 3000);
+                   int timeout_ms = 3000, bool connected = false);
 
 }  // namespace sockmesh::testing
 

@@ -87,6 +87,7 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
                          {skel_->maps.sm_lut_v1, options.sizes.lut},
                          {skel_->maps.sm_aff_v1, options.sizes.affinity},
                          {skel_->maps.sm_revnat_v1, options.sizes.revnat},
+                         {skel_->maps.sm_sock_vip_v1, 0},
                          {skel_->maps.sm_counters_v1, 0}};
   for (const Sized& m : sized) {
     std::string pin = PinPath(layout.maps_dir, bpf_map__name(m.map));

@@ -30,6 +30,8 @@ static_assert(kAbiSafe<sm_aff_val> && sizeof(sm_aff_val) == 16);
 static_assert(kAbiSafe<sm_revnat_key> && sizeof(sm_revnat_key) == 32);
 static_assert(offsetof(sm_revnat_key, addr) == 8 && offsetof(sm_revnat_key, port) == 24);
 static_assert(kAbiSafe<sm_revnat_val> && sizeof(sm_revnat_val) == 20);
+static_assert(kAbiSafe<sm_sock_vip> && sizeof(sm_sock_vip) == 40);
+static_assert(offsetof(sm_sock_vip, vip_port) == 32 && offsetof(sm_sock_vip, family) == 36);
 
 // Value-initialised ABI structs compare by bytes: every byte is a field or explicit padding.
 template <typename T>

@@ -101,6 +101,18 @@ struct sm_revnat_val {
   __u8 pad;
 };
 
+/* Value of sm_sock_vip_v1 (socket-local storage): what a connected socket dialed and where it was
+ * sent. Freed by the kernel with the socket, so long-lived connections never lose it to eviction.
+ */
+struct sm_sock_vip {
+  __be32 vip[4];     /* network order */
+  __be32 backend[4]; /* network order */
+  __be16 vip_port;   /* network order */
+  __be16 backend_port;
+  __u8 family; /* SM_FAMILY_V4 / SM_FAMILY_V6, of both */
+  __u8 pad[3];
+};
+
 SM_STATIC_ASSERT(sizeof(struct sm_svc_key) == 20, "sm_svc_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_svc) == 24, "sm_svc layout");
 SM_STATIC_ASSERT(sizeof(struct sm_lut_key) == 12, "sm_lut_key layout");
@@ -110,5 +122,6 @@ SM_STATIC_ASSERT(sizeof(struct sm_aff_key) == 16, "sm_aff_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_aff_val) == 16, "sm_aff_val layout");
 SM_STATIC_ASSERT(sizeof(struct sm_revnat_key) == 32, "sm_revnat_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_revnat_val) == 20, "sm_revnat_val layout");
+SM_STATIC_ASSERT(sizeof(struct sm_sock_vip) == 40, "sm_sock_vip layout");
 
 #endif /* SOCKMESH_ABI_H_ */
