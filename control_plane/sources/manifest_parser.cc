@@ -430,10 +430,13 @@ absl::Status ParseTargetPort(const Reporter& r, const YAML::Node& node, absl::st
   return absl::OkStatus();
 }
 
-absl::StatusOr<ServicePortManifest> ParseServicePort(const Reporter& r, const YAML::Node& node,
-                                                     absl::string_view path) {
+// The fields a Service port and an EndpointSlice port share: name, port and protocol. `port` is
+// required in both: Kubernetes lets a slice port omit it ("all ports"), which a socket load
+// balancer cannot dial.
+template <typename PortManifest>
+absl::Status ParseNamedPort(const Reporter& r, const YAML::Node& node, absl::string_view path,
+                            PortManifest& port) {
   if (absl::Status s = ExpectMap(r, node, path); !s.ok()) return s;
-  ServicePortManifest port;
   const std::string name_path = Field(path, "name");
   const YAML::Node name = Child(node, "name");
   absl::StatusOr<std::optional<std::string>> name_text = OptString(r, name, name_path);
@@ -450,6 +453,13 @@ absl::StatusOr<ServicePortManifest> ParseServicePort(const Reporter& r, const YA
       OptProtocol(r, Child(node, "protocol"), Field(path, "protocol"));
   if (!protocol.ok()) return protocol.status();
   port.protocol = *protocol;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ServicePortManifest> ParseServicePort(const Reporter& r, const YAML::Node& node,
+                                                     absl::string_view path) {
+  ServicePortManifest port;
+  if (absl::Status s = ParseNamedPort(r, node, path, port); !s.ok()) return s;
 
   if (absl::Status s =
           ParseTargetPort(r, Child(node, "targetPort"), Field(path, "targetPort"), port);
@@ -633,23 +643,8 @@ absl::StatusOr<EndpointManifest> ParseEndpoint(const Reporter& r, const YAML::No
 
 absl::StatusOr<EndpointPortManifest> ParseEndpointPort(const Reporter& r, const YAML::Node& node,
                                                        absl::string_view path) {
-  if (absl::Status s = ExpectMap(r, node, path); !s.ok()) return s;
   EndpointPortManifest port;
-  const std::string name_path = Field(path, "name");
-  const YAML::Node name = Child(node, "name");
-  absl::StatusOr<std::optional<std::string>> name_text = OptString(r, name, name_path);
-  if (!name_text.ok()) return name_text.status();
-  port.name = name_text->value_or("");
-  if (!port.name.empty() && !IsDnsLabel(port.name))
-    return r.Invalid(name_path, name, kDnsLabelRule);
-  // Kubernetes lets `port` be absent ("all ports"), which a socket load balancer cannot dial.
-  absl::StatusOr<uint32_t> number = ReqInt(r, Child(node, "port"), Field(path, "port"), 1, 65535);
-  if (!number.ok()) return number.status();
-  port.port = static_cast<uint16_t>(*number);
-  absl::StatusOr<Protocol> protocol =
-      OptProtocol(r, Child(node, "protocol"), Field(path, "protocol"));
-  if (!protocol.ok()) return protocol.status();
-  port.protocol = *protocol;
+  if (absl::Status s = ParseNamedPort(r, node, path, port); !s.ok()) return s;
   return port;
 }
 
