@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -15,16 +16,20 @@
 namespace sockmesh::testing {
 
 // An in-memory BPF hash map with the kernel's error codes: ResourceExhausted when full, NotFound
-// for a missing key. Counts the calls so tests can assert that only differences were written.
+// for a missing key. Counts the calls so tests can assert that only differences were written;
+// `on_lookup` lets a test change the map between a dump and a later lookup, as a concurrent writer
+// would.
 template <typename K, typename V>
 class FakeMap final : public bpf::MapInterface<K, V> {
  public:
-  FakeMap(std::string name, uint32_t max_entries) : name_(std::move(name)), max_(max_entries) {}
+  explicit FakeMap(std::string name, uint32_t max_entries = 1 << 20)
+      : name_(std::move(name)), max_(max_entries) {}
 
   const std::string& name() const override { return name_; }
   uint32_t max_entries() const override { return max_; }
 
   absl::StatusOr<V> Lookup(const K& key) const override {
+    if (on_lookup) on_lookup();
     auto it = entries_.find(Bytes(key));
     if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("map ", name_, " lookup"));
     return it->second.second;
@@ -57,6 +62,7 @@ class FakeMap final : public bpf::MapInterface<K, V> {
 
   int updates = 0;
   int deletes = 0;
+  std::function<void()> on_lookup;
 
  private:
   static std::array<char, sizeof(K)> Bytes(const K& key) {

@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/fake_map.h"
 #include "userspace/agent/abi_conversion.h"
 
 namespace sockmesh::ctl {
@@ -178,50 +179,8 @@ TEST(FormatServicesJsonTest, KeysKeepTheDocumentedOrder) {
   }
 }
 
-// In-memory map with the kernel's error codes. `on_lookup` lets a test change the map between a
-// dump and a later lookup, as a concurrent agent would.
 template <typename K, typename V>
-class MemoryMap final : public bpf::MapInterface<K, V> {
- public:
-  explicit MemoryMap(std::string name, uint32_t max_entries = 1 << 20)
-      : name_(std::move(name)), max_entries_(max_entries) {}
-  const std::string& name() const override { return name_; }
-  uint32_t max_entries() const override { return max_entries_; }
-  absl::StatusOr<V> Lookup(const K& key) const override {
-    if (on_lookup) on_lookup();
-    for (const auto& [k, v] : entries_) {
-      if (bpf::AbiEqual(k, key)) return v;
-    }
-    return absl::NotFoundError("no such entry");
-  }
-  absl::Status Update(const K& key, const V& value) override {
-    for (auto& [k, v] : entries_) {
-      if (bpf::AbiEqual(k, key)) {
-        v = value;
-        return absl::OkStatus();
-      }
-    }
-    entries_.emplace_back(key, value);
-    return absl::OkStatus();
-  }
-  absl::Status Delete(const K& key) override {
-    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-      if (bpf::AbiEqual(it->first, key)) {
-        entries_.erase(it);
-        return absl::OkStatus();
-      }
-    }
-    return absl::NotFoundError("no such entry");
-  }
-  absl::StatusOr<std::vector<std::pair<K, V>>> Dump() const override { return entries_; }
-
-  std::function<void()> on_lookup;
-
- private:
-  std::string name_;
-  uint32_t max_entries_;
-  std::vector<std::pair<K, V>> entries_;
-};
+using MemoryMap = sockmesh::testing::FakeMap<K, V>;
 
 class ReadServicesTest : public ::testing::Test {
  protected:
