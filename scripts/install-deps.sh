@@ -10,6 +10,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
+  # The Kubernetes API client (libcurl); its tests' local HTTPS server (openssl CLI, python3).
+  libcurl4-openssl-dev openssl python3
   iproute2 procps curl
 )
 
