@@ -371,7 +371,7 @@ TEST(KubernetesSourceTest, BookmarkAdvancesTheResourceVersionOfTheNextWatch) {
   EXPECT_EQ(stats.bookmarks, 1u);
   EXPECT_EQ(stats.events, 0u);
   // A bookmark changes nothing the datapath sees: still the first published version.
-  EXPECT_EQ(source->cache().Get().version, 1u);
+  EXPECT_EQ(WaitForSnapshot(source->cache(), [](const Snapshot&) { return true; }).version, 1u);
 }
 
 TEST(KubernetesSourceTest, GoneErrorRelistsFromScratch) {
@@ -406,6 +406,29 @@ TEST(KubernetesSourceTest, HttpGoneOnWatchAlsoRelists) {
   ASSERT_NE(source, nullptr);
   ASSERT_TRUE(Eventually([&] { return RequestsTo(*server, kServices, false).size() >= 2; }));
   EXPECT_EQ(source->stats().at(ObjectKind::kService).gone, 1u);
+}
+
+TEST(KubernetesSourceTest, OtherErrorEventIsReportedAndRelistsAfterBackoff) {
+  json script = BaseScript();
+  script[kServices]["watches"] = {Watch({{{"type", "ERROR"},
+                                          {"object",
+                                           {{"kind", "Status"},
+                                            {"apiVersion", "v1"},
+                                            {"status", "Failure"},
+                                            {"message", "etcd is unhappy"},
+                                            {"code", 500}}}}})};
+  auto server = StartServer(script);
+  ASSERT_NE(server, nullptr);
+  auto source = StartSource(*server, server->ca_file());
+  ASSERT_NE(source, nullptr);
+  ASSERT_TRUE(Eventually([&] { return RequestsTo(*server, kServices, true).size() >= 2; }));
+  EXPECT_THAT(RequestsTo(*server, kServices, false), SizeIs(2));
+  const ListWatchStats stats = source->stats().at(ObjectKind::kService);
+  EXPECT_EQ(stats.gone, 0u);
+  EXPECT_EQ(stats.failures, 1u);
+  EXPECT_THAT(stats.last_error, AllOf(HasSubstr("code 500"), HasSubstr("etcd is unhappy")));
+  const Snapshot s = WaitForSnapshot(source->cache(), [](const Snapshot&) { return true; });
+  EXPECT_THAT(Describe(s.state), ElementsAre("10.96.0.10:80/TCP -> 10.0.0.1:8080,10.0.0.2:8080"));
 }
 
 TEST(KubernetesSourceTest, DroppedWatchResumesFromLastVersionWithoutLosingEvents) {

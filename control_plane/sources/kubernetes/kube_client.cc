@@ -134,10 +134,10 @@ absl::StatusOr<HttpResponse> KubeClient::Stream(
   if (headers == nullptr) return absl::ResourceExhaustedError("curl_slist_append failed");
   if (!token->empty()) {
     const std::string auth = absl::StrCat("Authorization: Bearer ", *token);
-    curl_slist* more = curl_slist_append(headers.get(), auth.c_str());
-    if (more == nullptr) return absl::ResourceExhaustedError("curl_slist_append failed");
-    headers.release();
-    headers.reset(more);
+    // Appending returns the list's head, or null (and leaves the list as it was) on failure.
+    if (curl_slist_append(headers.get(), auth.c_str()) == nullptr) {
+      return absl::ResourceExhaustedError("curl_slist_append failed");
+    }
   }
 
   Transfer t;
