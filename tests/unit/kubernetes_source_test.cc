@@ -510,6 +510,44 @@ TEST(KubernetesSourceTest, PaginatedListFollowsContinueTokens) {
   EXPECT_EQ(lists[1]["query"]["continue"], "1");
 }
 
+TEST(KubernetesSourceTest, TokenFileIsReadAgainForEveryRequest) {
+  auto server = StartServer(BaseScript());
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<KubeClient> client =
+      KubeClient::Create(*ExplicitConfig(server->url(), server->token_file(), server->ca_file()));
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(client->Get("/api/v1/namespaces").ok());
+  // What the kubelet does when it rotates a projected service-account token.
+  std::ofstream(server->token_file(), std::ios::trunc) << "rotated-token\n";
+  ASSERT_TRUE(client->Get("/api/v1/namespaces").ok());
+  const std::vector<json> requests = server->Requests();
+  ASSERT_THAT(requests, SizeIs(2));
+  EXPECT_EQ(requests[0]["authorization"], absl::StrCat("Bearer ", FakeKubeApiServer::kToken));
+  EXPECT_EQ(requests[1]["authorization"], "Bearer rotated-token");
+}
+
+TEST(KubernetesSourceTest, RefusedListIsRetriedAndReported) {
+  json script = BaseScript();
+  const json unauthorized = {{"kind", "Status"},         {"apiVersion", "v1"},
+                             {"status", "Failure"},      {"message", "Unauthorized"},
+                             {"reason", "Unauthorized"}, {"code", 401}};
+  // Refused twice (a token not yet valid, say), then served.
+  script[kServices]["lists"] = {{{"status", 401}, {"body", unauthorized}},
+                                {{"status", 401}, {"body", unauthorized}},
+                                script[kServices]["lists"][0]};
+  auto server = StartServer(script);
+  ASSERT_NE(server, nullptr);
+  auto source = StartSource(*server, server->ca_file());
+  ASSERT_NE(source, nullptr);
+  const Snapshot s = WaitForSnapshot(source->cache(), [](const Snapshot&) { return true; });
+  EXPECT_THAT(Describe(s.state), ElementsAre("10.96.0.10:80/TCP -> 10.0.0.1:8080,10.0.0.2:8080"));
+  const ListWatchStats stats = source->stats().at(ObjectKind::kService);
+  EXPECT_EQ(stats.failures, 2u);
+  EXPECT_THAT(stats.last_error,
+              AllOf(HasSubstr("list Services: HTTP 401"), HasSubstr("Unauthorized")));
+  EXPECT_THAT(RequestsTo(*server, kServices, false), SizeIs(3));
+}
+
 TEST(KubernetesSourceTest, ServerSignedByAnUnknownCaIsRefused) {
   auto server = StartServer(BaseScript());
   ASSERT_NE(server, nullptr);
