@@ -853,6 +853,8 @@ TEST_F(AgentProcessTest, ServesMetrics) {
   EXPECT_EQ(MetricValue(before, "sockmesh_agent_services"), 2.0) << before;
   const std::optional<double> count_before = MetricValue(before, translated);
   ASSERT_TRUE(count_before.has_value()) << before;
+  // The start-up probe passed on this kernel (ShortCircuitProbe checks the log line).
+  EXPECT_EQ(MetricValue(before, "sockmesh_agent_short_circuit_enabled"), 1.0) << before;
 
   Tally t = DialTcpTimes(vip, kTcpPort, 50);
   EXPECT_EQ(t.failed, 0) << t.first_failure;
@@ -861,6 +863,57 @@ TEST_F(AgentProcessTest, ServesMetrics) {
   const std::optional<double> count_after = MetricValue(after, translated);
   ASSERT_TRUE(count_after.has_value()) << after;
   EXPECT_GE(*count_after - *count_before, 50.0) << after;
+}
+
+// The programs attached to the cgroup for `type`, by BPF_PROG_QUERY (what bpftool cgroup show
+// uses).
+int AttachedPrograms(const std::string& cgroup, bpf_attach_type type) {
+  int fd = ::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  uint32_t ids[16];
+  uint32_t count = 16;
+  uint32_t flags = 0;
+  int err = bpf_prog_query(fd, type, 0, &flags, ids, &count);
+  ::close(fd);
+  return err == 0 ? static_cast<int>(count) : -1;
+}
+
+// The short-circuit is on by default and its start-up probe says so; a restart with
+// --no-short-circuit detaches it (no sockops program left on the cgroup, no pins), the load
+// balancer stays, and a restart without the flag brings it back through the probe.
+TEST_F(AgentProcessTest, ShortCircuitProbeAndNoShortCircuit) {
+  std::unique_ptr<AgentProcess> agent;
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, Args()));
+  EXPECT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 1);
+  EXPECT_TRUE(fs::exists(PinDir(instance_) + "/links/sm_sockops"));
+  EXPECT_TRUE(fs::exists(PinDir(instance_) + "/maps/sm_sock_pairs_v1"));
+  ASSERT_TRUE(agent->Terminate().ok());
+  agent.reset();
+
+  std::vector<std::string> off = Args();
+  off.push_back("--no-short-circuit");
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, off));
+  EXPECT_TRUE(
+      agent->WaitForLog("short-circuit: disabled by --no-short-circuit; detached", kStartTimeout)
+          .ok())
+      << agent->Log();
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 0);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 1);
+  EXPECT_FALSE(fs::exists(PinDir(instance_) + "/links/sm_sockops"));
+  EXPECT_FALSE(fs::exists(PinDir(instance_) + "/maps/sm_sock_pairs_v1"));
+  ASSERT_TRUE(agent->Terminate().ok());
+  agent.reset();
+
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, Args()));
+  EXPECT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 1);
+  ASSERT_TRUE(agent->Terminate().ok());
+  agent.reset();
+  // TearDown's --cleanup must take the short-circuit too.
+  ASSERT_TRUE(cleanup_->Run().ok());
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 0);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 0);
 }
 
 }  // namespace

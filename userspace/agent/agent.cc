@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "userspace/agent/cgroup.h"
+#include "userspace/agent/short_circuit_probe.h"
 #include "userspace/lb/maglev.h"
 #include "userspace/log/log.h"
 
@@ -34,6 +35,36 @@ absl::StatusOr<std::string> PrepareCgroup(const std::string& arg, bool allow_roo
   return path;
 }
 
+bool Agent::StartShortCircuit() {
+  if (!options_.datapath.short_circuit) {
+    log::Info(kLog, "short-circuit: disabled by --no-short-circuit",
+              datapath_->report().short_circuit_detached
+                  ? "; detached the one an earlier run attached"
+                  : "");
+    return false;
+  }
+  Datapath* dp = datapath_.get();
+  absl::Time start = absl::Now();
+  absl::Status probe =
+      ProbeShortCircuit(ShortCircuitProbeOptions{.cgroup_path = options_.datapath.cgroup_path,
+                                                 .redirects = [dp]() -> absl::StatusOr<uint64_t> {
+                                                   absl::StatusOr<std::vector<uint64_t>> c =
+                                                       dp->ReadCounters();
+                                                   if (!c.ok()) return c.status();
+                                                   return (*c)[SM_CNT_SC_REDIRECT];
+                                                 }});
+  if (probe.ok()) {
+    log::Info(kLog, "short-circuit: enabled (probe: 1 MiB each way between loopback sockets in ",
+              options_.datapath.cgroup_path, " arrived intact through the redirect in ",
+              absl::FormatDuration(absl::Now() - start), ")");
+    return true;
+  }
+  absl::Status off = datapath_->DisableShortCircuit();
+  log::Warn(kLog, "short-circuit: disabled: start-up probe failed: ", probe.message(),
+            off.ok() ? "" : absl::StrCat(" (and detaching it failed: ", off.message(), ")"));
+  return false;
+}
+
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options) {
   if (!lb::IsSupportedMaglevTableSize(options.table_size)) {
     return absl::InvalidArgumentError(
@@ -53,6 +84,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
             r.attached.size(), " programs attached, ", r.adopted.size(),
             " adopted from pins; maps reused: ",
             r.reused_maps.empty() ? "none" : absl::StrJoin(r.reused_maps, ","));
+  // Before the metrics server: the probe forks, and the child should not inherit its threads.
+  bool short_circuit = agent->StartShortCircuit();
 
   Datapath* raw = agent->datapath_.get();
   auto metrics =
@@ -60,6 +93,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   if (!metrics.ok()) return metrics.status();
   agent->metrics_ = *std::move(metrics);
   agent->metrics_->SetProgramsAttached(agent->datapath_->programs_attached());
+  agent->metrics_->SetShortCircuitEnabled(short_circuit);
   if (agent->metrics_->port() != 0) {
     log::Info(kLog, "metrics on http://",
               options.metrics_addr.substr(0, options.metrics_addr.rfind(':')), ":",

@@ -48,6 +48,9 @@ class Agent {
  private:
   Agent(const AgentOptions& options) : options_(options), manifests_(options.manifests_dir) {}
   ServiceMaps service_maps();
+  // Probes the short-circuit that Datapath::Start attached; detaches it when the probe fails.
+  // Returns whether it stays enabled. Logs the outcome either way.
+  bool StartShortCircuit();
 
   AgentOptions options_;
   std::unique_ptr<Datapath> datapath_;

@@ -74,6 +74,10 @@ int main(int argc, char** argv) {
                  "Capacity of the backends map (0 = keep pinned size or default 65536)");
   app.add_option("--max-lut-entries", opts.datapath.sizes.lut,
                  "Capacity of the selection-table map (0 = keep pinned size or default 1048576)");
+  bool no_short_circuit = false;
+  app.add_flag("--no-short-circuit", no_short_circuit,
+               "Do not send same-node loopback TCP traffic of the mesh cgroup straight from socket "
+               "to socket (sockops + sk_msg); also detaches one an earlier run attached");
   app.add_flag("--cleanup", cleanup,
                "Detach every program of --instance and remove its pins, then exit");
   app.add_option("--log-level", log_level, "debug, info, warning or error")
@@ -105,6 +109,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   opts.resync_interval = absl::Seconds(resync_seconds);
+  opts.datapath.short_circuit = !no_short_circuit;
 
   InstallSignalHandlers();
   absl::StatusOr<std::unique_ptr<sockmesh::agent::Agent>> agent =
