@@ -38,10 +38,12 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sockmesh/consts.h"
 #include "tests/support/name_server.h"
 #include "tests/support/scoped_cgroup.h"
 #include "tests/support/test_datapath.h"
 #include "userspace/agent/cgroup.h"
+#include "userspace/bpf/typed_map.h"
 #include "userspace/sys/unique_fd.h"
 
 #ifndef SOCKMESH_AGENT_BIN
@@ -914,6 +916,153 @@ TEST_F(AgentProcessTest, ShortCircuitProbeAndNoShortCircuit) {
   ASSERT_TRUE(cleanup_->Run().ok());
   EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 0);
   EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 0);
+}
+
+// A failed start-up probe (forced: a zero time limit) detaches the short-circuit, says why in
+// one line and sets the gauge to 0; the load balancer stays attached.
+TEST_F(AgentProcessTest, ShortCircuitProbeFailureDisablesIt) {
+  std::unique_ptr<AgentProcess> agent;
+  std::vector<std::string> args = WithFlag(Args(), "--metrics-addr", "127.0.0.1:0");
+  args.push_back("--short-circuit-probe-timeout-ms");
+  args.push_back("0");
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, args));
+  EXPECT_TRUE(agent
+                  ->WaitForLog("short-circuit: disabled: start-up probe failed: loopback exchange",
+                               kStartTimeout)
+                  .ok())
+      << agent->Log();
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 0);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 1);
+  EXPECT_FALSE(fs::exists(PinDir(instance_) + "/links/sm_sockops"));
+  EXPECT_FALSE(fs::exists(PinDir(instance_) + "/maps/sm_sock_pairs_v1"));
+  std::smatch m;
+  const std::string log = agent->Log();
+  ASSERT_TRUE(
+      std::regex_search(log, m, std::regex(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)")))
+      << log;
+  const std::string metrics = Scrape(static_cast<uint16_t>(std::stoi(m[1])));
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_agent_short_circuit_enabled"), 0.0) << metrics;
+}
+
+// A loopback TCP pair of this (mesh) process, for the restart tests below.
+struct LoopbackPair {
+  sys::UniqueFd client;
+  sys::UniqueFd server;
+};
+
+std::optional<LoopbackPair> OpenLoopbackPair() {
+  sys::UniqueFd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (::bind(l.get(), reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(l.get(), 1) != 0 ||
+      ::getsockname(l.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    return std::nullopt;
+  }
+  LoopbackPair p;
+  p.client = sys::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (::connect(p.client.get(), reinterpret_cast<sockaddr*>(&a), len) != 0) return std::nullopt;
+  p.server = sys::UniqueFd(::accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!p.server.valid()) return std::nullopt;
+  timeval tv{.tv_sec = 10, .tv_usec = 0};
+  for (int fd : {p.client.get(), p.server.get()}) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  }
+  return p;
+}
+
+// Sends `n` bytes of a seeded pattern from `from` to `to` (sender on a thread) and reads them
+// back; "" when they arrived intact.
+std::string SendAndCheck(int from, int to, size_t n, uint32_t seed) {
+  std::vector<uint8_t> data(n);
+  for (size_t i = 0; i < n; ++i) data[i] = static_cast<uint8_t>((i * 2654435761u + seed) >> 13);
+  std::string send_err;
+  std::thread tx([&] {
+    for (size_t off = 0; off < n;) {
+      ssize_t w = ::send(from, data.data() + off, n - off, MSG_NOSIGNAL);
+      if (w <= 0) {
+        send_err = absl::StrCat("send: ", std::strerror(errno));
+        return;
+      }
+      off += static_cast<size_t>(w);
+    }
+  });
+  std::vector<uint8_t> got(n);
+  std::string recv_err;
+  for (size_t off = 0; off < n;) {
+    ssize_t r = ::recv(to, got.data() + off, n - off, 0);
+    if (r <= 0) {
+      recv_err =
+          absl::StrCat("recv after ", off, " bytes: ", r == 0 ? "EOF" : std::strerror(errno));
+      break;
+    }
+    off += static_cast<size_t>(r);
+  }
+  tx.join();
+  if (!send_err.empty()) return send_err;
+  if (!recv_err.empty()) return recv_err;
+  return got == data ? "" : "data differs";
+}
+
+uint64_t PinnedRedirects(const std::string& instance) {
+  absl::StatusOr<sys::UniqueFd> fd =
+      bpf::OpenPinned(absl::StrCat(PinDir(instance), "/maps/sm_counters_v1"));
+  if (!fd.ok()) return 0;
+  absl::StatusOr<std::vector<uint64_t>> c = bpf::ReadPerCpuCounters(fd->get(), SM_CNT_MAX);
+  return c.ok() ? (*c)[SM_CNT_SC_REDIRECT] : 0;
+}
+
+// An open same-node connection keeps its short-circuit while the agent is stopped and after a
+// restart adopts the pinned programs; a restart with --no-short-circuit moves it back to the
+// normal path without breaking it.
+TEST_F(AgentProcessTest, ShortCircuitConnectionSurvivesRestarts) {
+  std::unique_ptr<AgentProcess> agent;
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, Args()));
+  ASSERT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
+  std::optional<LoopbackPair> p = OpenLoopbackPair();
+  ASSERT_TRUE(p.has_value()) << std::strerror(errno);
+  constexpr size_t kBytes = 1 << 20;
+
+  uint64_t before = PinnedRedirects(instance_);
+  EXPECT_EQ(SendAndCheck(p->client.get(), p->server.get(), kBytes, 1), "");
+  EXPECT_EQ(SendAndCheck(p->server.get(), p->client.get(), kBytes, 2), "");
+  EXPECT_GT(PinnedRedirects(instance_), before) << "running agent";
+
+  ASSERT_TRUE(agent->Terminate().ok());
+  agent.reset();
+  before = PinnedRedirects(instance_);
+  EXPECT_EQ(SendAndCheck(p->client.get(), p->server.get(), kBytes, 3), "");
+  EXPECT_GT(PinnedRedirects(instance_), before) << "agent stopped";
+
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, Args()));
+  ASSERT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
+  // The eight load-balancer links and the sockops link.
+  EXPECT_TRUE(absl::StrContains(agent->Log(), "0 programs attached, 9 adopted from pins"))
+      << agent->Log();
+  before = PinnedRedirects(instance_);
+  EXPECT_EQ(SendAndCheck(p->client.get(), p->server.get(), kBytes, 4), "");
+  EXPECT_EQ(SendAndCheck(p->server.get(), p->client.get(), kBytes, 5), "");
+  EXPECT_GT(PinnedRedirects(instance_), before) << "restarted agent";
+  ASSERT_TRUE(agent->Terminate().ok());
+  agent.reset();
+
+  std::vector<std::string> off = Args();
+  off.push_back("--no-short-circuit");
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, off));
+  // The open connection keeps working. Its sockets still hold the sk_msg program (and through it
+  // the map), so it may stay short-circuited until it closes: nothing in flight is lost.
+  EXPECT_EQ(SendAndCheck(p->client.get(), p->server.get(), kBytes, 6), "");
+  EXPECT_EQ(SendAndCheck(p->server.get(), p->client.get(), kBytes, 7), "");
+  // A new connection takes the normal path.
+  std::optional<LoopbackPair> fresh = OpenLoopbackPair();
+  ASSERT_TRUE(fresh.has_value()) << std::strerror(errno);
+  before = PinnedRedirects(instance_);
+  EXPECT_EQ(SendAndCheck(fresh->client.get(), fresh->server.get(), kBytes, 8), "");
+  EXPECT_EQ(SendAndCheck(fresh->server.get(), fresh->client.get(), kBytes, 9), "");
+  EXPECT_EQ(PinnedRedirects(instance_), before)
+      << "new connection redirected after --no-short-circuit";
 }
 
 }  // namespace

@@ -45,14 +45,15 @@ bool Agent::StartShortCircuit() {
   }
   Datapath* dp = datapath_.get();
   absl::Time start = absl::Now();
-  absl::Status probe =
-      ProbeShortCircuit(ShortCircuitProbeOptions{.cgroup_path = options_.datapath.cgroup_path,
-                                                 .redirects = [dp]() -> absl::StatusOr<uint64_t> {
-                                                   absl::StatusOr<std::vector<uint64_t>> c =
-                                                       dp->ReadCounters();
-                                                   if (!c.ok()) return c.status();
-                                                   return (*c)[SM_CNT_SC_REDIRECT];
-                                                 }});
+  ShortCircuitProbeOptions probe_options;
+  probe_options.cgroup_path = options_.datapath.cgroup_path;
+  probe_options.timeout = options_.short_circuit_probe_timeout;
+  probe_options.redirects = [dp]() -> absl::StatusOr<uint64_t> {
+    absl::StatusOr<std::vector<uint64_t>> c = dp->ReadCounters();
+    if (!c.ok()) return c.status();
+    return (*c)[SM_CNT_SC_REDIRECT];
+  };
+  absl::Status probe = ProbeShortCircuit(probe_options);
   if (probe.ok()) {
     log::Info(kLog, "short-circuit: enabled (probe: 1 MiB each way between loopback sockets in ",
               options_.datapath.cgroup_path, " arrived intact through the redirect in ",

@@ -27,6 +27,8 @@ struct AgentOptions {
   uint32_t table_size = 1021;
   std::string metrics_addr;
   absl::Duration resync_interval = absl::Seconds(30);
+  // How long the short-circuit start-up probe may take (tests shorten it to force a failure).
+  absl::Duration short_circuit_probe_timeout = absl::Seconds(2);
 };
 
 // Resolves --cgroup against the cgroup2 mount, refuses the root cgroup unless allowed, and

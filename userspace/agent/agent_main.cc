@@ -78,6 +78,12 @@ int main(int argc, char** argv) {
   app.add_flag("--no-short-circuit", no_short_circuit,
                "Do not send same-node loopback TCP traffic of the mesh cgroup straight from socket "
                "to socket (sockops + sk_msg); also detaches one an earlier run attached");
+  double probe_timeout_ms = 2000;
+  // Hidden: tests set 0 to exercise the failed-probe path.
+  app.add_option("--short-circuit-probe-timeout-ms", probe_timeout_ms,
+                 "Time limit of the short-circuit start-up probe")
+      ->check(CLI::Range(0.0, 60000.0))
+      ->group("");
   app.add_flag("--cleanup", cleanup,
                "Detach every program of --instance and remove its pins, then exit");
   app.add_option("--log-level", log_level, "debug, info, warning or error")
@@ -110,6 +116,7 @@ int main(int argc, char** argv) {
   }
   opts.resync_interval = absl::Seconds(resync_seconds);
   opts.datapath.short_circuit = !no_short_circuit;
+  opts.short_circuit_probe_timeout = absl::Milliseconds(probe_timeout_ms);
 
   InstallSignalHandlers();
   absl::StatusOr<std::unique_ptr<sockmesh::agent::Agent>> agent =
