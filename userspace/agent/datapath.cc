@@ -74,7 +74,8 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathOptions&
   if (ec) return sys::ErrnoToStatus(ec.value(), absl::StrCat("create ", layout.instance_dir));
 
   std::unique_ptr<Datapath> dp(new Datapath());
-  dp->layout_ = layout;
+  dp->bpffs_root_ = options.bpffs_root;
+  dp->instance_ = options.instance;
   if (absl::Status s = dp->Load(options, layout); !s.ok()) return s;
   if (absl::Status s = dp->AttachAll(options, layout); !s.ok()) return s;
   if (options.short_circuit) {
@@ -239,9 +240,7 @@ int Datapath::sock_pairs_fd() const {
 }
 
 absl::Status Datapath::DisableShortCircuit() {
-  std::string instance = fs::path(layout_.instance_dir).filename().string();
-  std::string root = fs::path(layout_.instance_dir).parent_path().parent_path().string();
-  absl::StatusOr<bool> detached = DetachShortCircuit(root, instance);
+  absl::StatusOr<bool> detached = DetachShortCircuit(bpffs_root_, instance_);
   sc_link_.reset();
   sc_skel_.reset();
   return detached.status();

@@ -98,7 +98,8 @@ class Datapath {
                                               const PinLayout& layout, int cgroup_fd,
                                               uint64_t cgroup_id);
 
-  PinLayout layout_;
+  std::string bpffs_root_;
+  std::string instance_;
   SkeletonPtr skel_;
   std::vector<LinkPtr> links_;
   ShortCircuitPtr sc_skel_;
