@@ -49,16 +49,25 @@ std::string Exchange(const std::string& cgroup_path, size_t bytes) {
   int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // A loopback address of its own (127.100-199.x.y), so that a host whose 127.0.0.1 ephemeral
+  // ports are used up by TIME_WAIT sockets does not fail the probe; 127.0.0.1 as a fallback.
+  uint32_t r = static_cast<uint32_t>(::getpid()) * 2654435761u;
+  addr.sin_addr.s_addr = htonl((127u << 24) | ((100u + r % 100u) << 16) |
+                               (((r >> 8) & 0xffu) << 8) | (1u + (r >> 16) % 254u));
+  if (lfd >= 0 && ::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  }
   socklen_t len = sizeof(addr);
-  if (lfd < 0 || ::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+  if (lfd < 0 ||
+      (addr.sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
+       ::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) ||
       ::listen(lfd, 1) != 0 || ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    std::snprintf(err, sizeof(err), "listener on 127.0.0.1: %s", std::strerror(errno));
+    std::snprintf(err, sizeof(err), "loopback listener: %s", std::strerror(errno));
     return err;
   }
   int cfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (cfd < 0 || ::connect(cfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    std::snprintf(err, sizeof(err), "connect to 127.0.0.1: %s", std::strerror(errno));
+    std::snprintf(err, sizeof(err), "loopback connect: %s", std::strerror(errno));
     return err;
   }
   int sfd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
