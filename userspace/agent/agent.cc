@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "userspace/agent/cgroup.h"
@@ -37,7 +38,7 @@ absl::StatusOr<std::string> PrepareCgroup(const std::string& arg, bool allow_roo
 
 bool Agent::StartShortCircuit() {
   if (!options_.datapath.short_circuit) {
-    log::Info(kLog, "short-circuit: disabled by --no-short-circuit",
+    log::Info(kLog, "short-circuit: disabled by --short-circuit=off",
               datapath_->report().short_circuit_detached
                   ? "; detached the one an earlier run attached"
                   : "");
@@ -48,6 +49,7 @@ bool Agent::StartShortCircuit() {
   ShortCircuitProbeOptions probe_options;
   probe_options.cgroup_path = options_.datapath.cgroup_path;
   probe_options.timeout = options_.short_circuit_probe_timeout;
+  probe_options.check_back_pressure = options_.short_circuit_require_back_pressure;
   probe_options.redirects = [dp]() -> absl::StatusOr<uint64_t> {
     absl::StatusOr<std::vector<uint64_t>> c = dp->ReadCounters();
     if (!c.ok()) return c.status();
@@ -56,12 +58,18 @@ bool Agent::StartShortCircuit() {
   absl::Status probe = ProbeShortCircuit(probe_options);
   if (probe.ok()) {
     log::Info(kLog, "short-circuit: enabled (probe: 1 MiB each way between loopback sockets in ",
-              options_.datapath.cgroup_path, " arrived intact through the redirect in ",
-              absl::FormatDuration(absl::Now() - start), ")");
+              options_.datapath.cgroup_path, " arrived intact through the redirect",
+              options_.short_circuit_require_back_pressure
+                  ? " and a non-reading peer held the sender back"
+                  : "; back-pressure NOT checked: forced by --short-circuit=on",
+              ", in ", absl::FormatDuration(absl::Now() - start), ")");
     return true;
   }
   absl::Status off = datapath_->DisableShortCircuit();
   log::Warn(kLog, "short-circuit: disabled: start-up probe failed: ", probe.message(),
+            absl::StartsWith(probe.message(), kNoBackPressure)
+                ? " (--short-circuit=on forces it, at the risk of unbounded socket memory)"
+                : "",
             off.ok() ? "" : absl::StrCat(" (and detaching it failed: ", off.message(), ")"));
   return false;
 }

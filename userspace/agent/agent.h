@@ -29,6 +29,9 @@ struct AgentOptions {
   absl::Duration resync_interval = absl::Seconds(30);
   // How long the short-circuit start-up probe may take (tests shorten it to force a failure).
   absl::Duration short_circuit_probe_timeout = absl::Seconds(2);
+  // --short-circuit=auto (true): keep the short-circuit only if the kernel also applies
+  // back-pressure; =on (false): the operator accepts that risk, only data integrity is probed.
+  bool short_circuit_require_back_pressure = true;
 };
 
 // Resolves --cgroup against the cgroup2 mount, refuses the root cgroup unless allowed, and

@@ -37,7 +37,30 @@ struct Stream {
 
 // The child's work. Returns "" on success, else why it failed. Only syscalls and small stack
 // buffers: it runs in a fork of a process that may have had other threads.
-std::string Exchange(const std::string& cgroup_path, size_t bytes) {
+// The peer of `out_fd` does not read: a sender must be stopped (EAGAIN) before `limit` bytes.
+std::string CheckBackPressure(int out_fd, size_t limit) {
+  static uint8_t buf[64 * 1024];
+  size_t queued = 0;
+  while (queued < limit) {
+    ssize_t w = ::send(out_fd, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return "";
+    if (w <= 0) {
+      char err[160];
+      std::snprintf(err, sizeof(err), "%s: send failed after %zu bytes: %s", kNoBackPressure,
+                    queued, std::strerror(errno));
+      return err;
+    }
+    queued += static_cast<size_t>(w);
+  }
+  char err[200];
+  std::snprintf(err, sizeof(err),
+                "%s: %zu MiB queued to a peer that does not read, and send() never returned "
+                "EAGAIN (this kernel's sk_msg redirect does not limit the receiver's queue)",
+                kNoBackPressure, limit >> 20);
+  return err;
+}
+
+std::string Exchange(const std::string& cgroup_path, size_t bytes, bool check_back_pressure) {
   char err[160];
   std::string procs = cgroup_path + "/cgroup.procs";
   int cg = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
@@ -121,10 +144,11 @@ std::string Exchange(const std::string& cgroup_path, size_t bytes) {
       }
     }
   }
+  std::string verdict = check_back_pressure ? CheckBackPressure(cfd, kBackPressureLimit) : "";
   ::close(cfd);
   ::close(sfd);
   ::close(lfd);
-  return "";
+  return verdict;
 }
 
 }  // namespace
@@ -144,7 +168,7 @@ absl::Status ProbeShortCircuit(const ShortCircuitProbeOptions& options) {
   }
   if (pid == 0) {
     ::close(pipefd[0]);
-    std::string why = Exchange(options.cgroup_path, options.bytes);
+    std::string why = Exchange(options.cgroup_path, options.bytes, options.check_back_pressure);
     (void)!::write(pipefd[1], why.data(), why.size());
     ::_exit(why.empty() ? 0 : 1);
   }
