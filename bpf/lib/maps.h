@@ -72,7 +72,19 @@ struct {
   __type(value, struct sm_sock_vip);
 } sm_sock_vip_v1 SEC(".maps");
 
-/* Outcome counters indexed by SM_CNT_*. Incremented by the hooks, read (summed over CPUs) by the
+/* Same-node short-circuit: established loopback TCP sockets of the mesh cgroup, keyed by the
+ * connection as each socket sees it. Written by the sockops program when a connection is
+ * established, read by the sk_msg program (attached to this map) to find a sender's peer. The
+ * kernel removes a socket when it closes. Only the sm_short_circuit object creates it. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SOCKHASH);
+  __uint(max_entries, SM_MAX_SOCK_PAIRS);
+  __type(key, struct sm_sock_key);
+  __type(value, __u64);
+} sm_sock_pairs_v1 SEC(".maps");
+
+/* Outcome counters indexed by SM_CNT_*. Shared by both objects (sm_short_circuit reuses the pin).
+ * Incremented by the hooks, read (summed over CPUs) by the
  * agent's metrics and sockmeshctl. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -17,6 +17,7 @@
 
 #include "gtest/gtest.h"
 #include "sm_lb_test.skel.h"
+#include "sm_short_circuit.skel.h"
 #include "sm_sock_lb.skel.h"
 
 namespace sockmesh::testing {
@@ -123,6 +124,22 @@ TEST(VerifierLoadTest, SockLbLoads) {
                      {"sm_recvmsg6", kSockAddr, BPF_CGROUP_UDP6_RECVMSG},
                      {"sm_getpeername4", kSockAddr, BPF_CGROUP_INET4_GETPEERNAME},
                      {"sm_getpeername6", kSockAddr, BPF_CGROUP_INET6_GETPEERNAME},
+                 });
+}
+
+TEST(VerifierLoadTest, ShortCircuitLoads) {
+  struct Deleter {
+    void operator()(sm_short_circuit* skel) const { sm_short_circuit__destroy(skel); }
+  };
+  LibbpfLog log;
+  std::unique_ptr<sm_short_circuit, Deleter> skel(sm_short_circuit__open());
+  ASSERT_TRUE(skel) << "open sm_short_circuit: " << std::strerror(errno) << "\n"
+                    << LibbpfLog::Text();
+  int err = sm_short_circuit__load(skel.get());
+  ExpectVerified(skel->obj, err,
+                 {
+                     {"sm_sockops", BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS},
+                     {"sm_skmsg", BPF_PROG_TYPE_SK_MSG, BPF_SK_MSG_VERDICT},
                  });
 }
 

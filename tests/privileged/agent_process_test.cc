@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,10 +39,12 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sockmesh/consts.h"
 #include "tests/support/name_server.h"
 #include "tests/support/scoped_cgroup.h"
 #include "tests/support/test_datapath.h"
 #include "userspace/agent/cgroup.h"
+#include "userspace/bpf/typed_map.h"
 #include "userspace/sys/unique_fd.h"
 
 #ifndef SOCKMESH_AGENT_BIN
@@ -853,6 +856,10 @@ TEST_F(AgentProcessTest, ServesMetrics) {
   EXPECT_EQ(MetricValue(before, "sockmesh_agent_services"), 2.0) << before;
   const std::optional<double> count_before = MetricValue(before, translated);
   ASSERT_TRUE(count_before.has_value()) << before;
+  // The gauge reports the start-up probe's decision (auto mode: it depends on the kernel).
+  const bool enabled = absl::StrContains(agent->Log(), "short-circuit: enabled");
+  EXPECT_EQ(MetricValue(before, "sockmesh_agent_short_circuit_enabled"), enabled ? 1.0 : 0.0)
+      << before;
 
   Tally t = DialTcpTimes(vip, kTcpPort, 50);
   EXPECT_EQ(t.failed, 0) << t.first_failure;
@@ -861,6 +868,237 @@ TEST_F(AgentProcessTest, ServesMetrics) {
   const std::optional<double> count_after = MetricValue(after, translated);
   ASSERT_TRUE(count_after.has_value()) << after;
   EXPECT_GE(*count_after - *count_before, 50.0) << after;
+}
+
+// The programs attached to the cgroup for `type`, by BPF_PROG_QUERY (what bpftool cgroup show
+// uses).
+int AttachedPrograms(const std::string& cgroup, bpf_attach_type type) {
+  int fd = ::open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  uint32_t ids[16];
+  uint32_t count = 16;
+  uint32_t flags = 0;
+  int err = bpf_prog_query(fd, type, 0, &flags, ids, &count);
+  ::close(fd);
+  return err == 0 ? static_cast<int>(count) : -1;
+}
+
+// The short-circuit is on by default and its start-up probe says so; a restart with
+// --no-short-circuit detaches it (no sockops program left on the cgroup, no pins), the load
+// balancer stays, and a restart without the flag brings it back through the probe.
+TEST_F(AgentProcessTest, ShortCircuitProbeAndNoShortCircuit) {
+  std::unique_ptr<AgentProcess> agent;
+  // =on: this kernel lacks back-pressure under redirect, so auto would (rightly) turn it off.
+  const std::vector<std::string> on = WithFlag(Args(), "--short-circuit", "on");
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, on));
+  EXPECT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 1);
+  EXPECT_TRUE(fs::exists(PinDir(instance_) + "/links/sm_sockops"));
+  EXPECT_TRUE(fs::exists(PinDir(instance_) + "/maps/sm_sock_pairs_v1"));
+  ASSERT_TRUE(agent->Terminate().ok());
+  agent.reset();
+
+  std::vector<std::string> off = Args();
+  off.push_back("--no-short-circuit");
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, off));
+  EXPECT_TRUE(
+      agent->WaitForLog("short-circuit: disabled by --short-circuit=off; detached", kStartTimeout)
+          .ok())
+      << agent->Log();
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 0);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 1);
+  EXPECT_FALSE(fs::exists(PinDir(instance_) + "/links/sm_sockops"));
+  EXPECT_FALSE(fs::exists(PinDir(instance_) + "/maps/sm_sock_pairs_v1"));
+  ASSERT_TRUE(agent->Terminate().ok());
+  agent.reset();
+
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, on));
+  EXPECT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 1);
+  ASSERT_TRUE(agent->Terminate().ok());
+  agent.reset();
+  // TearDown's --cleanup must take the short-circuit too.
+  ASSERT_TRUE(cleanup_->Run().ok());
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 0);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 0);
+}
+
+// The default (auto) keeps the short-circuit only where the kernel also holds back a sender whose
+// peer stops reading; either way the log says which, and the attachment matches the decision.
+TEST_F(AgentProcessTest, ShortCircuitAutoKeepsItOnlyWithBackPressure) {
+  std::unique_ptr<AgentProcess> agent;
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, Args()));
+  ASSERT_TRUE(agent->WaitForLog("short-circuit: ", kStartTimeout).ok()) << agent->Log();
+  const std::string log = agent->Log();
+  const bool enabled = absl::StrContains(
+      log, "short-circuit: enabled (probe: 1 MiB each way between loopback sockets");
+  const bool no_back_pressure = absl::StrContains(
+      log, "short-circuit: disabled: start-up probe failed: no back-pressure: 32 MiB queued");
+  ASSERT_TRUE(enabled != no_back_pressure) << log;
+  if (enabled) {
+    EXPECT_TRUE(absl::StrContains(log, "a non-reading peer held the sender back")) << log;
+  } else {
+    EXPECT_TRUE(absl::StrContains(log, "--short-circuit=on forces it")) << log;
+  }
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), enabled ? 1 : 0);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 1);
+  RecordProperty("short_circuit_auto", enabled ? "enabled" : "disabled: no back-pressure");
+}
+
+// A failed start-up probe (forced: a zero time limit) detaches the short-circuit, says why in
+// one line and sets the gauge to 0; the load balancer stays attached.
+TEST_F(AgentProcessTest, ShortCircuitProbeFailureDisablesIt) {
+  std::unique_ptr<AgentProcess> agent;
+  std::vector<std::string> args = WithFlag(Args(), "--metrics-addr", "127.0.0.1:0");
+  args.push_back("--short-circuit-probe-timeout-ms");
+  args.push_back("0");
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, args));
+  EXPECT_TRUE(agent
+                  ->WaitForLog("short-circuit: disabled: start-up probe failed: loopback exchange",
+                               kStartTimeout)
+                  .ok())
+      << agent->Log();
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 0);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 1);
+  EXPECT_FALSE(fs::exists(PinDir(instance_) + "/links/sm_sockops"));
+  EXPECT_FALSE(fs::exists(PinDir(instance_) + "/maps/sm_sock_pairs_v1"));
+  std::smatch m;
+  const std::string log = agent->Log();
+  ASSERT_TRUE(
+      std::regex_search(log, m, std::regex(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)")))
+      << log;
+  const std::string metrics = Scrape(static_cast<uint16_t>(std::stoi(m[1])));
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_agent_short_circuit_enabled"), 0.0) << metrics;
+}
+
+// A loopback TCP pair of this (mesh) process, for the restart tests below.
+struct LoopbackPair {
+  sys::UniqueFd client;
+  sys::UniqueFd server;
+};
+
+std::optional<LoopbackPair> OpenLoopbackPair() {
+  sys::UniqueFd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (::bind(l.get(), reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(l.get(), 1) != 0 ||
+      ::getsockname(l.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    return std::nullopt;
+  }
+  LoopbackPair p;
+  p.client = sys::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (::connect(p.client.get(), reinterpret_cast<sockaddr*>(&a), len) != 0) return std::nullopt;
+  p.server = sys::UniqueFd(::accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!p.server.valid()) return std::nullopt;
+  timeval tv{.tv_sec = 10, .tv_usec = 0};
+  for (int fd : {p.client.get(), p.server.get()}) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  }
+  return p;
+}
+
+// Sends `n` bytes of a seeded pattern from `from` to `to` (sender on a thread) and reads them
+// back; "" when they arrived intact.
+std::string SendAndCheck(int from, int to, size_t n, uint32_t seed) {
+  std::vector<uint8_t> data(n);
+  for (size_t i = 0; i < n; ++i) data[i] = static_cast<uint8_t>((i * 2654435761u + seed) >> 13);
+  std::string send_err;
+  std::thread tx([&] {
+    for (size_t off = 0; off < n;) {
+      ssize_t w = ::send(from, data.data() + off, n - off, MSG_NOSIGNAL);
+      if (w <= 0) {
+        send_err = absl::StrCat("send: ", std::strerror(errno));
+        return;
+      }
+      off += static_cast<size_t>(w);
+    }
+  });
+  std::vector<uint8_t> got(n);
+  std::string recv_err;
+  // poll() then a non-blocking recv(): a blocking recv() on a redirected socket can return a
+  // spurious EAGAIN (see DISABLED_AbortiveClose in short_circuit_test.cc).
+  for (size_t off = 0; off < n;) {
+    pollfd pfd{.fd = to, .events = POLLIN, .revents = 0};
+    if (::poll(&pfd, 1, 10000) <= 0) {
+      recv_err = absl::StrCat("recv after ", off, " bytes: timed out");
+      break;
+    }
+    ssize_t r = ::recv(to, got.data() + off, n - off, MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (r <= 0) {
+      recv_err =
+          absl::StrCat("recv after ", off, " bytes: ", r == 0 ? "EOF" : std::strerror(errno));
+      break;
+    }
+    off += static_cast<size_t>(r);
+  }
+  tx.join();
+  if (!send_err.empty()) return send_err;
+  if (!recv_err.empty()) return recv_err;
+  return got == data ? "" : "data differs";
+}
+
+uint64_t PinnedRedirects(const std::string& instance) {
+  absl::StatusOr<sys::UniqueFd> fd =
+      bpf::OpenPinned(absl::StrCat(PinDir(instance), "/maps/sm_counters_v1"));
+  if (!fd.ok()) return 0;
+  absl::StatusOr<std::vector<uint64_t>> c = bpf::ReadPerCpuCounters(fd->get(), SM_CNT_MAX);
+  return c.ok() ? (*c)[SM_CNT_SC_REDIRECT] : 0;
+}
+
+// An open same-node connection keeps its short-circuit while the agent is stopped and after a
+// restart adopts the pinned programs; a restart with --no-short-circuit moves it back to the
+// normal path without breaking it.
+TEST_F(AgentProcessTest, ShortCircuitConnectionSurvivesRestarts) {
+  std::unique_ptr<AgentProcess> agent;
+  const std::vector<std::string> on = WithFlag(Args(), "--short-circuit", "on");
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, on));
+  ASSERT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
+  std::optional<LoopbackPair> p = OpenLoopbackPair();
+  ASSERT_TRUE(p.has_value()) << std::strerror(errno);
+  constexpr size_t kBytes = 1 << 20;
+
+  uint64_t before = PinnedRedirects(instance_);
+  EXPECT_EQ(SendAndCheck(p->client.get(), p->server.get(), kBytes, 1), "");
+  EXPECT_EQ(SendAndCheck(p->server.get(), p->client.get(), kBytes, 2), "");
+  EXPECT_GT(PinnedRedirects(instance_), before) << "running agent";
+
+  ASSERT_TRUE(agent->Terminate().ok());
+  agent.reset();
+  before = PinnedRedirects(instance_);
+  EXPECT_EQ(SendAndCheck(p->client.get(), p->server.get(), kBytes, 3), "");
+  EXPECT_GT(PinnedRedirects(instance_), before) << "agent stopped";
+
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, on));
+  ASSERT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
+  // The eight load-balancer links and the sockops link.
+  EXPECT_TRUE(absl::StrContains(agent->Log(), "0 programs attached, 9 adopted from pins"))
+      << agent->Log();
+  before = PinnedRedirects(instance_);
+  EXPECT_EQ(SendAndCheck(p->client.get(), p->server.get(), kBytes, 4), "");
+  EXPECT_EQ(SendAndCheck(p->server.get(), p->client.get(), kBytes, 5), "");
+  EXPECT_GT(PinnedRedirects(instance_), before) << "restarted agent";
+  ASSERT_TRUE(agent->Terminate().ok());
+  agent.reset();
+
+  std::vector<std::string> off = Args();
+  off.push_back("--no-short-circuit");
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, off));
+  // The open connection keeps working. Its sockets still hold the sk_msg program (and through it
+  // the map), so it may stay short-circuited until it closes: nothing in flight is lost.
+  EXPECT_EQ(SendAndCheck(p->client.get(), p->server.get(), kBytes, 6), "");
+  EXPECT_EQ(SendAndCheck(p->server.get(), p->client.get(), kBytes, 7), "");
+  // A new connection takes the normal path.
+  std::optional<LoopbackPair> fresh = OpenLoopbackPair();
+  ASSERT_TRUE(fresh.has_value()) << std::strerror(errno);
+  before = PinnedRedirects(instance_);
+  EXPECT_EQ(SendAndCheck(fresh->client.get(), fresh->server.get(), kBytes, 8), "");
+  EXPECT_EQ(SendAndCheck(fresh->server.get(), fresh->client.get(), kBytes, 9), "");
+  EXPECT_EQ(PinnedRedirects(instance_), before)
+      << "new connection redirected after --no-short-circuit";
 }
 
 }  // namespace

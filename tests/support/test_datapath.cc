@@ -16,7 +16,8 @@ std::string UniqueInstanceName() {
 }
 
 absl::StatusOr<std::unique_ptr<TestDatapath>> TestDatapath::Create(uint32_t table_size,
-                                                                   agent::MapSizes sizes) {
+                                                                   agent::MapSizes sizes,
+                                                                   bool short_circuit) {
   std::unique_ptr<TestDatapath> t(new TestDatapath());
   absl::StatusOr<ScopedCgroup> cg = ScopedCgroup::Create();
   if (!cg.ok()) return cg.status();
@@ -25,7 +26,8 @@ absl::StatusOr<std::unique_ptr<TestDatapath>> TestDatapath::Create(uint32_t tabl
   agent::DatapathOptions opts{.bpffs_root = t->bpffs_root_,
                               .instance = t->instance_,
                               .cgroup_path = t->cgroup_->path(),
-                              .sizes = sizes};
+                              .sizes = sizes,
+                              .short_circuit = short_circuit};
   absl::StatusOr<std::unique_ptr<agent::Datapath>> dp = agent::Datapath::Start(opts);
   if (!dp.ok()) return dp.status();
   t->datapath_ = *std::move(dp);

@@ -20,8 +20,10 @@ namespace sockmesh::testing {
 // destructor detaches, unpins and removes the cgroup, also when the test failed.
 class TestDatapath {
  public:
+  // `short_circuit` also attaches the same-node short-circuit (sockops + sk_msg).
   static absl::StatusOr<std::unique_ptr<TestDatapath>> Create(uint32_t table_size = 1021,
-                                                              agent::MapSizes sizes = {});
+                                                              agent::MapSizes sizes = {},
+                                                              bool short_circuit = false);
   ~TestDatapath();
 
   agent::SyncReport Apply(const model::DesiredState& state);

@@ -3,9 +3,11 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "userspace/agent/cgroup.h"
+#include "userspace/agent/short_circuit_probe.h"
 #include "userspace/lb/maglev.h"
 #include "userspace/log/log.h"
 
@@ -34,6 +36,44 @@ absl::StatusOr<std::string> PrepareCgroup(const std::string& arg, bool allow_roo
   return path;
 }
 
+bool Agent::StartShortCircuit() {
+  if (!options_.datapath.short_circuit) {
+    log::Info(kLog, "short-circuit: disabled by --short-circuit=off",
+              datapath_->report().short_circuit_detached
+                  ? "; detached the one an earlier run attached"
+                  : "");
+    return false;
+  }
+  Datapath* dp = datapath_.get();
+  absl::Time start = absl::Now();
+  ShortCircuitProbeOptions probe_options;
+  probe_options.cgroup_path = options_.datapath.cgroup_path;
+  probe_options.timeout = options_.short_circuit_probe_timeout;
+  probe_options.check_back_pressure = options_.short_circuit_require_back_pressure;
+  probe_options.redirects = [dp]() -> absl::StatusOr<uint64_t> {
+    absl::StatusOr<std::vector<uint64_t>> c = dp->ReadCounters();
+    if (!c.ok()) return c.status();
+    return (*c)[SM_CNT_SC_REDIRECT];
+  };
+  absl::Status probe = ProbeShortCircuit(probe_options);
+  if (probe.ok()) {
+    log::Info(kLog, "short-circuit: enabled (probe: 1 MiB each way between loopback sockets in ",
+              options_.datapath.cgroup_path, " arrived intact through the redirect",
+              options_.short_circuit_require_back_pressure
+                  ? " and a non-reading peer held the sender back"
+                  : "; back-pressure NOT checked: forced by --short-circuit=on",
+              ", in ", absl::FormatDuration(absl::Now() - start), ")");
+    return true;
+  }
+  absl::Status off = datapath_->DisableShortCircuit();
+  log::Warn(kLog, "short-circuit: disabled: start-up probe failed: ", probe.message(),
+            absl::StartsWith(probe.message(), kNoBackPressure)
+                ? " (--short-circuit=on forces it, at the risk of unbounded socket memory)"
+                : "",
+            off.ok() ? "" : absl::StrCat(" (and detaching it failed: ", off.message(), ")"));
+  return false;
+}
+
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options) {
   if (!lb::IsSupportedMaglevTableSize(options.table_size)) {
     return absl::InvalidArgumentError(
@@ -53,6 +93,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
             r.attached.size(), " programs attached, ", r.adopted.size(),
             " adopted from pins; maps reused: ",
             r.reused_maps.empty() ? "none" : absl::StrJoin(r.reused_maps, ","));
+  // Before the metrics server: the probe forks, and the child should not inherit its threads.
+  bool short_circuit = agent->StartShortCircuit();
 
   Datapath* raw = agent->datapath_.get();
   auto metrics =
@@ -60,6 +102,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   if (!metrics.ok()) return metrics.status();
   agent->metrics_ = *std::move(metrics);
   agent->metrics_->SetProgramsAttached(agent->datapath_->programs_attached());
+  agent->metrics_->SetShortCircuitEnabled(short_circuit);
   if (agent->metrics_->port() != 0) {
     log::Info(kLog, "metrics on http://",
               options.metrics_addr.substr(0, options.metrics_addr.rfind(':')), ":",

@@ -27,6 +27,11 @@ struct AgentOptions {
   uint32_t table_size = 1021;
   std::string metrics_addr;
   absl::Duration resync_interval = absl::Seconds(30);
+  // How long the short-circuit start-up probe may take (tests shorten it to force a failure).
+  absl::Duration short_circuit_probe_timeout = absl::Seconds(2);
+  // --short-circuit=auto (true): keep the short-circuit only if the kernel also applies
+  // back-pressure; =on (false): the operator accepts that risk, only data integrity is probed.
+  bool short_circuit_require_back_pressure = true;
 };
 
 // Resolves --cgroup against the cgroup2 mount, refuses the root cgroup unless allowed, and
@@ -48,6 +53,9 @@ class Agent {
  private:
   Agent(const AgentOptions& options) : options_(options), manifests_(options.manifests_dir) {}
   ServiceMaps service_maps();
+  // Probes the short-circuit that Datapath::Start attached; detaches it when the probe fails.
+  // Returns whether it stays enabled. Logs the outcome either way.
+  bool StartShortCircuit();
 
   AgentOptions options_;
   std::unique_ptr<Datapath> datapath_;

@@ -74,6 +74,23 @@ int main(int argc, char** argv) {
                  "Capacity of the backends map (0 = keep pinned size or default 65536)");
   app.add_option("--max-lut-entries", opts.datapath.sizes.lut,
                  "Capacity of the selection-table map (0 = keep pinned size or default 1048576)");
+  std::string short_circuit = "auto";
+  app.add_option("--short-circuit", short_circuit,
+                 "Same-node loopback TCP of the mesh cgroup straight from socket to socket "
+                 "(sockops + sk_msg). auto: on if the start-up probe shows intact data AND "
+                 "back-pressure; on: data integrity only (a peer that stops reading may queue "
+                 "without limit on kernels without back-pressure); off: not loaded, and one an "
+                 "earlier run attached is detached")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+  bool no_short_circuit = false;
+  app.add_flag("--no-short-circuit", no_short_circuit, "Same as --short-circuit=off");
+  double probe_timeout_ms = 2000;
+  // Hidden: tests set 0 to exercise the failed-probe path.
+  app.add_option("--short-circuit-probe-timeout-ms", probe_timeout_ms,
+                 "Time limit of the short-circuit start-up probe")
+      ->check(CLI::Range(0.0, 60000.0))
+      ->group("");
   app.add_flag("--cleanup", cleanup,
                "Detach every program of --instance and remove its pins, then exit");
   app.add_option("--log-level", log_level, "debug, info, warning or error")
@@ -105,6 +122,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   opts.resync_interval = absl::Seconds(resync_seconds);
+  if (no_short_circuit) short_circuit = "off";
+  opts.datapath.short_circuit = short_circuit != "off";
+  opts.short_circuit_require_back_pressure = short_circuit == "auto";
+  opts.short_circuit_probe_timeout = absl::Milliseconds(probe_timeout_ms);
 
   InstallSignalHandlers();
   absl::StatusOr<std::unique_ptr<sockmesh::agent::Agent>> agent =

@@ -3,12 +3,14 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "sm_short_circuit.skel.h"
 #include "sm_sock_lb.skel.h"
 #include "userspace/agent/cgroup.h"
 #include "userspace/log/log.h"
@@ -57,6 +59,9 @@ absl::StatusOr<uint64_t> LinkCgroupId(int link_fd) {
 }  // namespace
 
 void Datapath::SkeletonDeleter::operator()(sm_sock_lb* skel) const { sm_sock_lb__destroy(skel); }
+void Datapath::SkeletonDeleter::operator()(sm_short_circuit* skel) const {
+  sm_short_circuit__destroy(skel);
+}
 void Datapath::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
 
 absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathOptions& options) {
@@ -69,8 +74,17 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathOptions&
   if (ec) return sys::ErrnoToStatus(ec.value(), absl::StrCat("create ", layout.instance_dir));
 
   std::unique_ptr<Datapath> dp(new Datapath());
+  dp->bpffs_root_ = options.bpffs_root;
+  dp->instance_ = options.instance;
   if (absl::Status s = dp->Load(options, layout); !s.ok()) return s;
   if (absl::Status s = dp->AttachAll(options, layout); !s.ok()) return s;
+  if (options.short_circuit) {
+    if (absl::Status s = dp->StartShortCircuit(options, layout); !s.ok()) return s;
+  } else {
+    absl::StatusOr<bool> detached = DetachShortCircuit(options.bpffs_root, options.instance);
+    if (!detached.ok()) return detached.status();
+    dp->report_.short_circuit_detached = *detached;
+  }
   return dp;
 }
 
@@ -89,6 +103,10 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
                          {skel_->maps.sm_revnat_v1, options.sizes.revnat},
                          {skel_->maps.sm_sock_vip_v1, 0},
                          {skel_->maps.sm_counters_v1, 0}};
+  // Declared in lib/maps.h for the short-circuit object only; sm_sock_lb's programs never use it.
+  if (int err = bpf_map__set_autocreate(skel_->maps.sm_sock_pairs_v1, false); err) {
+    return sys::ErrnoToStatus(err, "skip map sm_sock_pairs_v1");
+  }
   for (const Sized& m : sized) {
     std::string pin = PinPath(layout.maps_dir, bpf_map__name(m.map));
     if (fs::exists(pin)) report_.reused_maps.push_back(bpf_map__name(m.map));
@@ -134,38 +152,98 @@ absl::Status Datapath::AttachAll(const DatapathOptions& options, const PinLayout
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
-    std::string name = bpf_program__name(prog);
-    std::string pin = PinPath(layout.links_dir, name.c_str());
-    if (fs::exists(pin)) {
-      LinkPtr link(bpf_link__open(pin.c_str()));
-      if (!link) return sys::ErrnoToStatus(errno, absl::StrCat("open pinned link ", pin));
-      absl::StatusOr<uint64_t> attached_to = LinkCgroupId(bpf_link__fd(link.get()));
-      if (!attached_to.ok()) return attached_to.status();
-      if (*attached_to != *cgroup_id) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "instance \"", options.instance, "\" is attached to cgroup id ", *attached_to, ", not ",
-            options.cgroup_path, " (id ", *cgroup_id,
-            "); run `sockmesh-agent --cleanup --instance ", options.instance, "` first"));
-      }
-      // Replaces the program in place: the cgroup never runs without one.
-      if (int err = bpf_link__update_program(link.get(), prog); err) {
-        return sys::ErrnoToStatus(err, absl::StrCat("update pinned link ", pin));
-      }
-      report_.adopted.push_back(name);
-      links_.push_back(std::move(link));
-      continue;
-    }
-    LinkPtr link(bpf_program__attach_cgroup(prog, cgroup->get()));
-    if (!link) {
-      return sys::ErrnoToStatus(errno, absl::StrCat("attach ", name, " to ", options.cgroup_path));
-    }
-    if (int err = bpf_link__pin(link.get(), pin.c_str()); err) {
-      return sys::ErrnoToStatus(err, absl::StrCat("pin link ", pin));
-    }
-    report_.attached.push_back(name);
-    links_.push_back(std::move(link));
+    absl::StatusOr<LinkPtr> link =
+        AttachCgroupProgram(prog, options, layout, cgroup->get(), *cgroup_id);
+    if (!link.ok()) return link.status();
+    links_.push_back(*std::move(link));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<Datapath::LinkPtr> Datapath::AttachCgroupProgram(bpf_program* prog,
+                                                                const DatapathOptions& options,
+                                                                const PinLayout& layout,
+                                                                int cgroup_fd, uint64_t cgroup_id) {
+  std::string name = bpf_program__name(prog);
+  std::string pin = PinPath(layout.links_dir, name.c_str());
+  if (fs::exists(pin)) {
+    LinkPtr link(bpf_link__open(pin.c_str()));
+    if (!link) return sys::ErrnoToStatus(errno, absl::StrCat("open pinned link ", pin));
+    absl::StatusOr<uint64_t> attached_to = LinkCgroupId(bpf_link__fd(link.get()));
+    if (!attached_to.ok()) return attached_to.status();
+    if (*attached_to != cgroup_id) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "instance \"", options.instance, "\" is attached to cgroup id ", *attached_to, ", not ",
+          options.cgroup_path, " (id ", cgroup_id, "); run `sockmesh-agent --cleanup --instance ",
+          options.instance, "` first"));
+    }
+    // Replaces the program in place: the cgroup never runs without one.
+    if (int err = bpf_link__update_program(link.get(), prog); err) {
+      return sys::ErrnoToStatus(err, absl::StrCat("update pinned link ", pin));
+    }
+    report_.adopted.push_back(name);
+    return link;
+  }
+  LinkPtr link(bpf_program__attach_cgroup(prog, cgroup_fd));
+  if (!link) {
+    return sys::ErrnoToStatus(errno, absl::StrCat("attach ", name, " to ", options.cgroup_path));
+  }
+  if (int err = bpf_link__pin(link.get(), pin.c_str()); err) {
+    return sys::ErrnoToStatus(err, absl::StrCat("pin link ", pin));
+  }
+  report_.attached.push_back(name);
+  return link;
+}
+
+absl::Status Datapath::StartShortCircuit(const DatapathOptions& options, const PinLayout& layout) {
+  sc_skel_.reset(sm_short_circuit__open());
+  if (!sc_skel_) return sys::ErrnoToStatus(errno, "open BPF object sm_short_circuit");
+  // The object sees every map of lib/maps.h but uses two: the sockhash, and the counters that it
+  // shares with sm_sock_lb through the pin (already created by Load()).
+  bpf_map* map;
+  bpf_object__for_each_map(map, sc_skel_->obj) {
+    if (bpf_map__is_internal(map)) continue;
+    if (map != sc_skel_->maps.sm_sock_pairs_v1 && map != sc_skel_->maps.sm_counters_v1) {
+      if (int err = bpf_map__set_autocreate(map, false); err) {
+        return sys::ErrnoToStatus(err, absl::StrCat("skip map ", bpf_map__name(map)));
+      }
+      continue;
+    }
+    std::string pin = PinPath(layout.maps_dir, bpf_map__name(map));
+    if (absl::Status s = ChooseMapSize(map, 0, pin); !s.ok()) return s;
+    if (int err = bpf_map__set_pin_path(map, pin.c_str()); err) {
+      return sys::ErrnoToStatus(err, absl::StrCat("set pin path ", pin));
+    }
+  }
+  if (int err = sm_short_circuit__load(sc_skel_.get()); err) {
+    return sys::ErrnoToStatus(err, "load BPF object sm_short_circuit");
+  }
+  absl::StatusOr<uint64_t> cgroup_id = CgroupId(options.cgroup_path);
+  if (!cgroup_id.ok()) return cgroup_id.status();
+  absl::StatusOr<sys::UniqueFd> cgroup = OpenCgroup(options.cgroup_path);
+  if (!cgroup.ok()) return cgroup.status();
+  // sk_msg first: a socket that sockops adds must find its verdict program already on the map.
+  // The attachment belongs to the pinned map; attaching again replaces the previous program.
+  if (bpf_prog_attach(bpf_program__fd(sc_skel_->progs.sm_skmsg),
+                      bpf_map__fd(sc_skel_->maps.sm_sock_pairs_v1), BPF_SK_MSG_VERDICT, 0) != 0) {
+    return sys::ErrnoToStatus(errno, "attach sk_msg program to sm_sock_pairs_v1");
+  }
+  absl::StatusOr<LinkPtr> link =
+      AttachCgroupProgram(sc_skel_->progs.sm_sockops, options, layout, cgroup->get(), *cgroup_id);
+  if (!link.ok()) return link.status();
+  sc_link_ = *std::move(link);
+  return absl::OkStatus();
+}
+
+int Datapath::sock_pairs_fd() const {
+  return sc_skel_ ? bpf_map__fd(sc_skel_->maps.sm_sock_pairs_v1) : -1;
+}
+
+absl::Status Datapath::DisableShortCircuit() {
+  absl::StatusOr<bool> detached = DetachShortCircuit(bpffs_root_, instance_);
+  sc_link_.reset();
+  sc_skel_.reset();
+  return detached.status();
 }
 
 Datapath::~Datapath() = default;
@@ -174,8 +252,54 @@ absl::StatusOr<std::vector<uint64_t>> Datapath::ReadCounters() const {
   return bpf::ReadPerCpuCounters(maps_->counters_fd, SM_CNT_MAX);
 }
 
+absl::StatusOr<bool> DetachShortCircuit(const std::string& bpffs_root,
+                                        const std::string& instance) {
+  if (absl::Status s = ValidateInstanceName(instance); !s.ok()) return s;
+  PinLayout layout = MakePinLayout(bpffs_root, instance);
+  bool found = false;
+  std::string link_pin = PinPath(layout.links_dir, kSockopsLink);
+  if (fs::exists(link_pin)) {
+    found = true;
+    absl::StatusOr<sys::UniqueFd> link = bpf::OpenPinned(link_pin);
+    if (!link.ok()) return link.status();
+    // Explicit: a running agent may still hold the link's fd.
+    if (bpf_link_detach(link->get()) != 0 && errno != ENOLINK) {
+      return sys::ErrnoToStatus(errno, absl::StrCat("detach ", link_pin));
+    }
+    if (::unlink(link_pin.c_str()) != 0) {
+      return sys::ErrnoToStatus(errno, absl::StrCat("unpin ", link_pin));
+    }
+  }
+  std::string map_pin = PinPath(layout.maps_dir, kSockPairsMap);
+  if (fs::exists(map_pin)) {
+    found = true;
+    absl::StatusOr<sys::UniqueFd> map = bpf::OpenPinned(map_pin);
+    if (!map.ok()) return map.status();
+    // Detach sk_msg from the map too: the map outlives its pin while an agent holds its fd.
+    // BPF_PROG_QUERY on a sockmap needs Linux 5.19; older kernels only get the unpin below.
+    uint32_t ids[8];
+    uint32_t count = 8;
+    uint32_t flags = 0;
+    if (bpf_prog_query(map->get(), BPF_SK_MSG_VERDICT, 0, &flags, ids, &count) == 0) {
+      for (uint32_t i = 0; i < count && i < 8; ++i) {
+        int prog = bpf_prog_get_fd_by_id(ids[i]);
+        if (prog < 0) continue;  // already gone
+        (void)bpf_prog_detach2(prog, map->get(), BPF_SK_MSG_VERDICT);
+        ::close(prog);
+      }
+    }
+    if (::unlink(map_pin.c_str()) != 0) {
+      return sys::ErrnoToStatus(errno, absl::StrCat("unpin ", map_pin));
+    }
+  }
+  return found;
+}
+
 absl::Status CleanupInstance(const std::string& bpffs_root, const std::string& instance) {
   if (absl::Status s = ValidateInstanceName(instance); !s.ok()) return s;
+  if (absl::StatusOr<bool> sc = DetachShortCircuit(bpffs_root, instance); !sc.ok()) {
+    return sc.status();
+  }
   PinLayout layout = MakePinLayout(bpffs_root, instance);
   std::error_code ec;
   // Detach explicitly: a still-running agent may hold link fds that would outlive the unpin.

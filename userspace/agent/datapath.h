@@ -15,7 +15,9 @@
 #include "userspace/bpf/typed_map.h"
 
 struct sm_sock_lb;
+struct sm_short_circuit;
 struct bpf_link;
+struct bpf_program;
 
 namespace sockmesh::agent {
 
@@ -33,6 +35,9 @@ struct DatapathOptions {
   std::string instance = "default";
   std::string cgroup_path;  // absolute cgroup v2 directory; must exist
   MapSizes sizes;
+  // Same-node short-circuit (sm_short_circuit: sockops + sk_msg). When false it is not loaded, and
+  // whatever an earlier run of this instance attached is detached.
+  bool short_circuit = false;
 };
 
 // Typed views of the pinned maps. They borrow the skeleton's fds: the Datapath owns them.
@@ -49,6 +54,8 @@ struct AttachReport {
   std::vector<std::string> attached;  // programs attached fresh
   std::vector<std::string> adopted;   // pinned links that now run the new program
   std::vector<std::string> reused_maps;
+  // --no-short-circuit found and detached the short-circuit of an earlier run.
+  bool short_circuit_detached = false;
 };
 
 class Datapath {
@@ -60,32 +67,53 @@ class Datapath {
 
   DatapathMaps& maps() { return *maps_; }
   const AttachReport& report() const { return report_; }
-  size_t programs_attached() const { return links_.size(); }
+  size_t programs_attached() const { return links_.size() + (sc_skel_ ? 1 : 0); }
   // SM_CNT_* counters summed over CPUs.
   absl::StatusOr<std::vector<uint64_t>> ReadCounters() const;
+
+  bool short_circuit_attached() const { return sc_skel_ != nullptr; }
+  // The sockhash of the short-circuit, -1 when it is not attached (tests iterate it).
+  int sock_pairs_fd() const;
+  // Detaches the short-circuit and removes its pins (the start-up probe failed).
+  absl::Status DisableShortCircuit();
 
  private:
   struct SkeletonDeleter {
     void operator()(sm_sock_lb* skel) const;
+    void operator()(sm_short_circuit* skel) const;
   };
   struct LinkDeleter {
     void operator()(bpf_link* link) const;
   };
   using SkeletonPtr = std::unique_ptr<sm_sock_lb, SkeletonDeleter>;
   using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+  using ShortCircuitPtr = std::unique_ptr<sm_short_circuit, SkeletonDeleter>;
 
   Datapath() = default;
   absl::Status Load(const DatapathOptions& options, const PinLayout& layout);
   absl::Status AttachAll(const DatapathOptions& options, const PinLayout& layout);
+  absl::Status StartShortCircuit(const DatapathOptions& options, const PinLayout& layout);
+  // Attaches `prog` to the cgroup through a link pinned in links/, or adopts the pinned link.
+  absl::StatusOr<LinkPtr> AttachCgroupProgram(bpf_program* prog, const DatapathOptions& options,
+                                              const PinLayout& layout, int cgroup_fd,
+                                              uint64_t cgroup_id);
 
+  std::string bpffs_root_;
+  std::string instance_;
   SkeletonPtr skel_;
   std::vector<LinkPtr> links_;
+  ShortCircuitPtr sc_skel_;
+  LinkPtr sc_link_;
   std::unique_ptr<DatapathMaps> maps_;
   AttachReport report_;
 };
 
 // Detaches every program of the instance and removes its pins (sockmesh-agent --cleanup).
 absl::Status CleanupInstance(const std::string& bpffs_root, const std::string& instance);
+
+// Detaches a pinned short-circuit of the instance (sockops link and the sk_msg program on the
+// sockhash) and removes those pins. Returns whether there was anything to detach.
+absl::StatusOr<bool> DetachShortCircuit(const std::string& bpffs_root, const std::string& instance);
 
 // Names of the maps and programs, as pinned (for sockmeshctl and tests).
 inline constexpr char kServicesMap[] = "sm_svc_v1";
@@ -94,6 +122,8 @@ inline constexpr char kLutMap[] = "sm_lut_v1";
 inline constexpr char kAffinityMap[] = "sm_aff_v1";
 inline constexpr char kRevNatMap[] = "sm_revnat_v1";
 inline constexpr char kCountersMap[] = "sm_counters_v1";
+inline constexpr char kSockPairsMap[] = "sm_sock_pairs_v1";
+inline constexpr char kSockopsLink[] = "sm_sockops";
 
 }  // namespace sockmesh::agent
 

@@ -32,6 +32,9 @@ static_assert(offsetof(sm_revnat_key, addr) == 8 && offsetof(sm_revnat_key, port
 static_assert(kAbiSafe<sm_revnat_val> && sizeof(sm_revnat_val) == 20);
 static_assert(kAbiSafe<sm_sock_vip> && sizeof(sm_sock_vip) == 40);
 static_assert(offsetof(sm_sock_vip, vip_port) == 32 && offsetof(sm_sock_vip, family) == 36);
+static_assert(kAbiSafe<sm_sock_key> && sizeof(sm_sock_key) == 40);
+static_assert(offsetof(sm_sock_key, remote) == 16 && offsetof(sm_sock_key, local_port) == 32 &&
+              offsetof(sm_sock_key, remote_port) == 34 && offsetof(sm_sock_key, family) == 36);
 
 // Value-initialised ABI structs compare by bytes: every byte is a field or explicit padding.
 template <typename T>

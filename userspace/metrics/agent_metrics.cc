@@ -64,6 +64,9 @@ const std::vector<std::string>& DatapathEventNames() {
     n[SM_CNT_INCONSISTENT] = "inconsistent_maps_failed_open";
     n[SM_CNT_REVNAT_UPDATE_FAIL] = "revnat_map_update_failed";
     n[SM_CNT_AFFINITY_UPDATE_FAIL] = "affinity_map_update_failed";
+    n[SM_CNT_SC_REDIRECT] = "short_circuit_redirect";
+    n[SM_CNT_SC_PASS] = "short_circuit_pass";
+    n[SM_CNT_SC_INSERT_FAIL] = "short_circuit_insert_failed";
     return n;
   }();
   return kNames;
@@ -77,6 +80,7 @@ struct AgentMetrics::Impl {
   prometheus::Gauge* programs = nullptr;
   prometheus::Gauge* manifest_files_in_error = nullptr;
   prometheus::Gauge* last_sync = nullptr;
+  prometheus::Gauge* short_circuit = nullptr;
   prometheus::Counter* syncs_ok = nullptr;
   prometheus::Counter* syncs_failed = nullptr;
   prometheus::Counter* service_sync_errors = nullptr;
@@ -101,6 +105,13 @@ absl::StatusOr<std::unique_ptr<AgentMetrics>> AgentMetrics::Create(const std::st
                     .Help("BPF programs attached to the mesh cgroup")
                     .Register(r)
                     .Add({});
+  i.short_circuit = &prometheus::BuildGauge()
+                         .Name("sockmesh_agent_short_circuit_enabled")
+                         .Help(
+                             "1 when same-node connections skip TCP/IP (sockops + sk_msg) after "
+                             "the start-up probe passed, else 0")
+                         .Register(r)
+                         .Add({});
   i.manifest_files_in_error = &prometheus::BuildGauge()
                                    .Name("sockmesh_agent_manifest_files_in_error")
                                    .Help("Manifest files whose current content is rejected")
@@ -165,6 +176,9 @@ std::string AgentMetrics::Render() const {
 
 void AgentMetrics::SetServices(size_t n) { impl_->services->Set(static_cast<double>(n)); }
 void AgentMetrics::SetProgramsAttached(size_t n) { impl_->programs->Set(static_cast<double>(n)); }
+void AgentMetrics::SetShortCircuitEnabled(bool enabled) {
+  impl_->short_circuit->Set(enabled ? 1 : 0);
+}
 void AgentMetrics::SetManifestFilesInError(size_t n) {
   impl_->manifest_files_in_error->Set(static_cast<double>(n));
 }

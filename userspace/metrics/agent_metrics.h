@@ -42,6 +42,7 @@ class AgentMetrics {
 
   void SetServices(size_t n);
   void SetProgramsAttached(size_t n);
+  void SetShortCircuitEnabled(bool enabled);
   void RecordSync(bool ok, uint64_t map_writes, uint64_t map_deletes, int failed_services);
   void SetManifestFilesInError(size_t n);
   void RecordManifestError();

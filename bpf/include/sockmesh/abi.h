@@ -113,6 +113,18 @@ struct sm_sock_vip {
   __u8 pad[3];
 };
 
+/* Key of sm_sock_pairs_v1 (SOCKHASH): a TCP connection as one of its sockets sees it. The peer
+ * socket's key is the same with local and remote swapped. IPv4-mapped IPv6 addresses are stored as
+ * IPv4 (family SM_FAMILY_V4), so a dual-stack socket finds an IPv4 peer and vice versa. */
+struct sm_sock_key {
+  __be32 local[4];    /* network order */
+  __be32 remote[4];   /* network order */
+  __be16 local_port;  /* network order */
+  __be16 remote_port; /* network order */
+  __u8 family;        /* SM_FAMILY_V4 / SM_FAMILY_V6 */
+  __u8 pad[3];
+};
+
 SM_STATIC_ASSERT(sizeof(struct sm_svc_key) == 20, "sm_svc_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_svc) == 24, "sm_svc layout");
 SM_STATIC_ASSERT(sizeof(struct sm_lut_key) == 12, "sm_lut_key layout");
@@ -123,5 +135,6 @@ SM_STATIC_ASSERT(sizeof(struct sm_aff_val) == 16, "sm_aff_val layout");
 SM_STATIC_ASSERT(sizeof(struct sm_revnat_key) == 32, "sm_revnat_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_revnat_val) == 20, "sm_revnat_val layout");
 SM_STATIC_ASSERT(sizeof(struct sm_sock_vip) == 40, "sm_sock_vip layout");
+SM_STATIC_ASSERT(sizeof(struct sm_sock_key) == 40, "sm_sock_key layout");
 
 #endif /* SOCKMESH_ABI_H_ */

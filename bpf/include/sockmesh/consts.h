@@ -22,6 +22,8 @@
 #define SM_MAX_LUT_ENTRIES 1048576
 #define SM_MAX_AFFINITY_ENTRIES 65536
 #define SM_MAX_REVNAT_ENTRIES 262144
+/* Established loopback sockets of the mesh cgroup (two per same-node connection). */
+#define SM_MAX_SOCK_PAIRS 65536
 
 /* How many times a hook re-reads a service whose revision changed under it (a writer swapped the
  * backend set between two lookups). Two swaps inside one hook run are already implausible. */
@@ -39,6 +41,9 @@
 #define SM_CNT_INCONSISTENT 8    /* LUT or backend entry missing at a stable revision: fail open */
 #define SM_CNT_REVNAT_UPDATE_FAIL 9 /* could not record VIP for reply/getpeername (map full) */
 #define SM_CNT_AFFINITY_UPDATE_FAIL 10
-#define SM_CNT_MAX 11
+#define SM_CNT_SC_REDIRECT 11    /* sk_msg: a send went straight to the local peer socket */
+#define SM_CNT_SC_PASS 12        /* sk_msg: peer not in sm_sock_pairs_v1, normal TCP path */
+#define SM_CNT_SC_INSERT_FAIL 13 /* sockops: could not add a socket to sm_sock_pairs_v1 */
+#define SM_CNT_MAX 14
 
 #endif /* SOCKMESH_CONSTS_H_ */
