@@ -136,8 +136,8 @@ absl::StatusOr<ServiceEntry> FromProto(const v1::Service& service) {
     if (b.weight() == 0 || b.weight() > kMaxWeight) {
       return Invalid(field, absl::StrCat("weight ", b.weight(), " is not in 1..65535"));
     }
-    out.backends.push_back(
-        Backend{.address = *address, .port = static_cast<uint16_t>(b.port()), .weight = b.weight()});
+    out.backends.push_back(Backend{
+        .address = *address, .port = static_cast<uint16_t>(b.port()), .weight = b.weight()});
   }
   std::sort(out.backends.begin(), out.backends.end());
   return out;

@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
 
   cp::VersionedState state;
   sources::ManifestDirectory manifests(manifests_dir);
-  absl::StatusOr<sources::ManifestWatcher> watcher = sources::ManifestWatcher::Create(manifests_dir);
+  absl::StatusOr<sources::ManifestWatcher> watcher =
+      sources::ManifestWatcher::Create(manifests_dir);
   if (!watcher.ok()) {
     log::Error(kLog, watcher.status().message());
     return 1;

@@ -37,8 +37,8 @@ grpc::Status ControlPlaneService::Stream(
                         "the first message on a stream must be a Hello with a node name");
   }
   const std::string node = first.hello().node_name();
-  auto s = std::make_shared<StreamState>(
-      AgentSession(node, first.hello().agent_version(), absl::Now()));
+  auto s =
+      std::make_shared<StreamState>(AgentSession(node, first.hello().agent_version(), absl::Now()));
   uint64_t id;
   {
     absl::MutexLock lock(&mu_);
@@ -134,8 +134,8 @@ void ControlPlaneService::HandleAnswer(StreamState& s, const v1::AgentMessage& m
     if (metrics_ != nullptr) metrics_->RecordAnswer(false, *took);
     // The same version is not sent again: the agent keeps its last good state until the desired
     // state changes (an operator fixes the source, or the agent gets a bigger map).
-    log::Warn(kLog, "agent ", node, " NACKed version ", msg.nack().version(),
-              " (it keeps version ", s.session.acked_version(), "): ", msg.nack().error_detail());
+    log::Warn(kLog, "agent ", node, " NACKed version ", msg.nack().version(), " (it keeps version ",
+              s.session.acked_version(), "): ", msg.nack().error_detail());
   } else {
     s.session.Touch(now);
     log::Warn(kLog, "agent ", node, ": unexpected message after Hello; ignored");

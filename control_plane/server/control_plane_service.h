@@ -22,9 +22,9 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
   ControlPlaneService(const VersionedState* state, ControlMetrics* metrics)
       : state_(state), metrics_(metrics) {}
 
-  grpc::Status Stream(grpc::ServerContext* context,
-                      grpc::ServerReaderWriter<v1::ServerMessage, v1::AgentMessage>* stream)
-      override;
+  grpc::Status Stream(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::ServerMessage, v1::AgentMessage>* stream) override;
   grpc::Status ListAgents(grpc::ServerContext* context, const v1::ListAgentsRequest* request,
                           v1::ListAgentsResponse* response) override;
 

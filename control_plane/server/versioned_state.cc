@@ -24,9 +24,8 @@ StateVersion VersionedState::Current() const {
 
 StateVersion VersionedState::WaitForChange(uint64_t seen, absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
-  auto changed = [this, seen]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return current_.version != seen;
-  };
+  auto changed = [this, seen]()
+                     ABSL_SHARED_LOCKS_REQUIRED(mu_) { return current_.version != seen; };
   mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
   return current_;
 }

@@ -36,7 +36,8 @@
 #include "userspace/agent/cgroup.h"
 
 #if !defined(SOCKMESH_AGENT_BIN) || !defined(SOCKMESH_CONTROL_BIN) || !defined(SOCKMESH_CTL_BIN)
-#error "SOCKMESH_{AGENT,CONTROL,CTL}_BIN must name the binaries (set by tests/privileged/CMakeLists)"
+#error \
+    "SOCKMESH_{AGENT,CONTROL,CTL}_BIN must name the binaries (set by tests/privileged/CMakeLists)"
 #endif
 
 namespace sockmesh::testing {
@@ -236,7 +237,8 @@ class ControlPlaneTest : public ::testing::Test {
       if (f.process) (void)f.process->Terminate();
       absl::StatusOr<AgentRun> run = RunAgentToCompletion(
           kAgentBin, {"--cleanup", "--instance", f.instance, "--bpffs", kBpffs}, Log("cleanup"));
-      EXPECT_TRUE(run.ok() && run->exit_code == 0) << (run.ok() ? run->log : run.status().ToString());
+      EXPECT_TRUE(run.ok() && run->exit_code == 0)
+          << (run.ok() ? run->log : run.status().ToString());
     }
     if (control_) (void)control_->Terminate();
   }
@@ -247,11 +249,10 @@ class ControlPlaneTest : public ::testing::Test {
 
   // Starts sockmesh-control on `port` (0 = any; the one bound is kept for restarts).
   void StartControlPlane() {
-    auto p = AgentProcess::Start(
-        kControlBin,
-        {"--manifests", manifests_, "--listen", absl::StrCat("127.0.0.1:", port_),
-         "--metrics-addr", ""},
-        Log("control"));
+    auto p = AgentProcess::Start(kControlBin,
+                                 {"--manifests", manifests_, "--listen",
+                                  absl::StrCat("127.0.0.1:", port_), "--metrics-addr", ""},
+                                 Log("control"));
     ASSERT_TRUE(p.ok()) << p.status();
     control_ = *std::move(p);
     ASSERT_TRUE(control_->WaitForLog("serving sockmesh.v1.ControlPlane on", kStartTimeout).ok())
@@ -263,10 +264,13 @@ class ControlPlaneTest : public ::testing::Test {
   }
 
   void StartFollower(Follower& f, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--control-plane", absl::StrCat("127.0.0.1:", port_),
-                                     "--node-name", f.name, "--cgroup", f.cgroup->path(),
-                                     "--instance", f.instance, "--bpffs", kBpffs,
-                                     "--metrics-addr", "", "--resync-interval", "3600"};
+    std::vector<std::string> args = {"--control-plane",   absl::StrCat("127.0.0.1:", port_),
+                                     "--node-name",       f.name,
+                                     "--cgroup",          f.cgroup->path(),
+                                     "--instance",        f.instance,
+                                     "--bpffs",           kBpffs,
+                                     "--metrics-addr",    "",
+                                     "--resync-interval", "3600"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto p = AgentProcess::Start(kAgentBin, args, Log(f.name), home_);
     ASSERT_TRUE(p.ok()) << p.status();
@@ -368,9 +372,9 @@ TEST_F(ControlPlaneTest, EditsPropagateToBothAgents) {
 
   size_t from_a = followers_[0].process->Log().size();
   size_t from_b = followers_[1].process->Log().size();
-  WriteManifest(manifests_, "web.yaml",
-                ServiceYaml("web", vip, {"127.0.0.121", "127.0.0.122", "127.0.0.123"},
-                            backends->port));
+  WriteManifest(
+      manifests_, "web.yaml",
+      ServiceYaml("web", vip, {"127.0.0.121", "127.0.0.122", "127.0.0.123"}, backends->port));
   ASSERT_TRUE(followers_[0].process->WaitForLog("applied delta", kPropagateTimeout, from_a).ok());
   ASSERT_TRUE(followers_[1].process->WaitForLog("applied delta", kPropagateTimeout, from_b).ok());
   for (const Follower& f : followers_) {
@@ -379,8 +383,9 @@ TEST_F(ControlPlaneTest, EditsPropagateToBothAgents) {
     EXPECT_EQ(t.backends, (std::set<std::string>{"127.0.0.121", "127.0.0.122", "127.0.0.123"}))
         << f.name;
   }
-  status = WaitForStatus([&](const Json& s) { return AllSynced(s, 2) && s["current_version"] > v1; },
-                         kPropagateTimeout);
+  status =
+      WaitForStatus([&](const Json& s) { return AllSynced(s, 2) && s["current_version"] > v1; },
+                    kPropagateTimeout);
 
   ASSERT_TRUE(fs::remove(manifests_ + "/web.yaml"));
   WaitForStatus([&](const Json& s) { return AllSynced(s, 2) && s["current_version"] > v1 + 1; },

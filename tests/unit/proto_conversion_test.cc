@@ -105,7 +105,7 @@ TEST(ProtoConversionTest, DeltaCarriesOnlyChangedServices) {
   DesiredState base = State({Svc("10.0.0.1", 80, {"10.1.0.1"}), Svc("10.0.0.2", 80, {"10.1.0.1"}),
                              Svc("10.0.0.3", 80, {"10.1.0.1"})});
   DesiredState target = base;
-  target.erase(Svc("10.0.0.3", 80, {}).frontend);                 // removed
+  target.erase(Svc("10.0.0.3", 80, {}).frontend);                   // removed
   target[Svc("10.0.0.2", 80, {}).frontend].backends[0].weight = 5;  // changed
   ServiceEntry added = Svc("10.0.0.4", 80, {"10.1.0.9"});
   target[added.frontend] = added;  // added; 10.0.0.1 unchanged

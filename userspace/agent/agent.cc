@@ -170,9 +170,9 @@ absl::Status Agent::ApplyVersion(const model::DesiredState& state) {
     for (const std::string& e : rollback.errors) log::Error("sync", "rolling back: ", e);
   }
   metrics_->SetServices(sync_->service_count());
-  return absl::FailedPreconditionError(absl::StrCat(
-      report.failed, " of ", state.size(), " services cannot be written: ",
-      absl::StrJoin(report.errors, "; ")));
+  return absl::FailedPreconditionError(
+      absl::StrCat(report.failed, " of ", state.size(),
+                   " services cannot be written: ", absl::StrJoin(report.errors, "; ")));
 }
 
 void Agent::RepairDrift() {

@@ -25,7 +25,7 @@ struct AgentOptions {
   std::string manifests_dir;  // standalone mode
   std::string control_plane;  // client mode: the control plane's gRPC address
   std::string node_name;      // client mode: how the control plane lists this agent
-  std::string cgroup;  // --cgroup as given: absolute, or relative to the cgroup2 mount
+  std::string cgroup;         // --cgroup as given: absolute, or relative to the cgroup2 mount
   bool allow_root_cgroup = false;
   DatapathOptions datapath;  // cgroup_path is filled in from `cgroup`
   uint32_t table_size = 1021;

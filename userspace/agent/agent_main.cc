@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // sockmesh-agent: the node agent.
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdlib>
 #include <iostream>
-
-#include <unistd.h>
 
 #include "userspace/agent/agent.h"
 #include "userspace/log/log.h"

@@ -41,7 +41,6 @@ absl::Duration BackoffDelay(int attempt, absl::Duration min, absl::Duration max,
 ControlPlaneClient::ControlPlaneClient(ControlPlaneClientOptions options, ApplyFunction apply)
     : options_(std::move(options)), apply_(std::move(apply)), rng_(std::random_device{}()) {}
 
-
 void ControlPlaneClient::Run(const std::atomic<bool>& stop) {
   int attempt = 0;
   while (!stop.load()) {
@@ -121,13 +120,13 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
         good_version_ = version;
         have_base = true;
         answer.mutable_ack()->set_version(version);
-        log::Info(kLog, "applied ", msg.has_snapshot() ? "snapshot" : "delta", " version ",
-                  version, " (", good_.size(), " services); ACK");
+        log::Info(kLog, "applied ", msg.has_snapshot() ? "snapshot" : "delta", " version ", version,
+                  " (", good_.size(), " services); ACK");
       } else {
         answer.mutable_nack()->set_version(version);
         answer.mutable_nack()->set_error_detail(std::string(next.status().message()));
-        log::Error(kLog, "version ", version, " not applied, keeping version ", good_version_,
-                   ": ", next.status().message(), "; NACK");
+        log::Error(kLog, "version ", version, " not applied, keeping version ", good_version_, ": ",
+                   next.status().message(), "; NACK");
       }
       if (!stream->Write(answer)) break;
     }
@@ -137,8 +136,8 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
   done.Notify();
   canceller.join();
   if (!stop.load()) {
-    log::Warn(kLog, "stream to ", options_.address, " ended: ",
-              status.ok() ? "closed by the server" : status.error_message());
+    log::Warn(kLog, "stream to ", options_.address,
+              " ended: ", status.ok() ? "closed by the server" : status.error_message());
   }
   return received;
 }

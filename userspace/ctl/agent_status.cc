@@ -22,15 +22,15 @@ std::string Ago(int64_t unix_ms, absl::Time now) {
 
 std::string Rfc3339(int64_t unix_ms) {
   if (unix_ms == 0) return "";
-  return absl::FormatTime(absl::RFC3339_sec, absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
 }
 
 }  // namespace
 
 absl::StatusOr<v1::ListAgentsResponse> FetchAgentStatus(const std::string& address,
                                                         absl::Duration timeout) {
-  auto stub = v1::ControlPlane::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::ControlPlane::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
@@ -40,8 +40,7 @@ absl::StatusOr<v1::ListAgentsResponse> FetchAgentStatus(const std::string& addre
     auto code = s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
                     ? absl::StatusCode::kDeadlineExceeded
                     : absl::StatusCode::kUnavailable;
-    return absl::Status(code,
-                        absl::StrCat("control plane at ", address, ": ", s.error_message()));
+    return absl::Status(code, absl::StrCat("control plane at ", address, ": ", s.error_message()));
   }
   return response;
 }

@@ -133,8 +133,8 @@ int main(int argc, char** argv) {
 
   std::string status_address = "127.0.0.1:15010";
   std::string status_output = "table";
-  CLI::App* status =
-      app.add_subcommand("status", "List the agents following the control plane and their versions");
+  CLI::App* status = app.add_subcommand(
+      "status", "List the agents following the control plane and their versions");
   status->footer(
       "STATUS is SYNCED when the agent ACKed the control plane's current version, NACKED when it\n"
       "refused the newest version it was sent (it keeps running the ACKED one; LAST NACK says\n"
