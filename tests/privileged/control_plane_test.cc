@@ -4,6 +4,9 @@
 // write is NACKed while traffic keeps the old state, and a control plane killed with SIGKILL under
 // traffic costs no connection and is followed again when it returns. Traffic only goes to
 // 127.0.0.0/8: backends are NameServers on 127.0.0.x, VIPs are in 127.10.0.0/16.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,8 +18,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +39,7 @@
 #include "tests/support/name_server.h"
 #include "tests/support/test_datapath.h"
 #include "userspace/agent/cgroup.h"
+#include "userspace/sys/unique_fd.h"
 
 #if !defined(SOCKMESH_AGENT_BIN) || !defined(SOCKMESH_CONTROL_BIN) || !defined(SOCKMESH_CTL_BIN)
 #error \
@@ -206,6 +212,39 @@ struct Tally {
   }
 };
 
+// GET /metrics over a plain socket; returns the body ("" on failure).
+std::string Scrape(int port) {
+  sys::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return "";
+  timeval tv{.tv_sec = 5, .tv_usec = 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return "";
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0) return "";
+  std::string response;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd.get(), buf, sizeof(buf), 0)) > 0) response.append(buf, n);
+  size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// The value of the sample whose name-and-labels are exactly `series`; nullopt when absent.
+std::optional<double> MetricValue(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, series + " ")) {
+      return std::strtod(line.c_str() + series.size(), nullptr);
+    }
+  }
+  return std::nullopt;
+}
+
 class ControlPlaneTest : public ::testing::Test {
  protected:
   struct Follower {
@@ -249,10 +288,11 @@ class ControlPlaneTest : public ::testing::Test {
 
   // Starts sockmesh-control on `port` (0 = any; the one bound is kept for restarts).
   void StartControlPlane() {
-    auto p = AgentProcess::Start(kControlBin,
-                                 {"--manifests", manifests_, "--listen",
-                                  absl::StrCat("127.0.0.1:", port_), "--metrics-addr", ""},
-                                 Log("control"));
+    auto p =
+        AgentProcess::Start(kControlBin,
+                            {"--manifests", manifests_, "--listen",
+                             absl::StrCat("127.0.0.1:", port_), "--metrics-addr", "127.0.0.1:0"},
+                            Log("control"));
     ASSERT_TRUE(p.ok()) << p.status();
     control_ = *std::move(p);
     ASSERT_TRUE(control_->WaitForLog("serving sockmesh.v1.ControlPlane on", kStartTimeout).ok())
@@ -261,6 +301,8 @@ class ControlPlaneTest : public ::testing::Test {
     std::string log = control_->Log();
     ASSERT_TRUE(std::regex_search(log, m, std::regex("ControlPlane on 127\\.0\\.0\\.1:(\\d+)")));
     ASSERT_TRUE(absl::SimpleAtoi(m[1].str(), &port_));
+    ASSERT_TRUE(std::regex_search(log, m, std::regex("metrics on http://127\\.0\\.0\\.1:(\\d+)")));
+    ASSERT_TRUE(absl::SimpleAtoi(m[1].str(), &metrics_port_));
   }
 
   void StartFollower(Follower& f, std::vector<std::string> extra = {}) {
@@ -348,6 +390,7 @@ class ControlPlaneTest : public ::testing::Test {
   std::string home_;
   std::string manifests_;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::unique_ptr<AgentProcess> control_;
   std::vector<Follower> followers_;
   int log_counter_ = 0;
@@ -447,6 +490,17 @@ TEST_F(ControlPlaneTest, NackedVersionKeepsLastGoodState) {
   }
   EXPECT_EQ(nacks, 1u) << log_b;
 
+  std::string metrics = Scrape(metrics_port_);
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_control_agents_connected"), 2) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_control_nacks_total"), 1) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_control_pushes_total{type=\"snapshot\"}"), 2) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_control_pushes_total{type=\"delta\"}"), 2) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_control_objects{kind=\"service\"}"), 2) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_control_version"),
+            status["current_version"].get<double>())
+      << metrics;
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_control_push_latency_seconds_count"), 4) << metrics;
+
   // The operator removes the service: a new version, which both apply.
   ASSERT_TRUE(fs::remove(manifests_ + "/big.yaml"));
   WaitForStatus([](const Json& s) { return AllSynced(s, 2); }, kPropagateTimeout);
@@ -504,6 +558,34 @@ TEST_F(ControlPlaneTest, ControlPlaneKilledUnderTraffic) {
   EXPECT_THAT(followers_[0].process->Log().substr(from_a), HasSubstr("0 map writes, 0 deletes"));
   Tally from_b_cgroup = DialFrom(followers_[1], vip, 10);
   EXPECT_EQ(from_b_cgroup.failed, 0) << from_b_cgroup.first_failure;
+}
+
+// The binaries explain themselves, and the agent refuses mixing the two modes.
+TEST_F(ControlPlaneTest, HelpAndRefusals) {
+  auto help = RunAgentToCompletion(kControlBin, {"--help"}, Log("help"));
+  ASSERT_TRUE(help.ok()) << help.status();
+  EXPECT_EQ(help->exit_code, 0);
+  for (const char* flag : {"--manifests", "--listen", "--metrics-addr"}) {
+    EXPECT_THAT(help->log, HasSubstr(flag));
+  }
+  auto agent_help = RunAgentToCompletion(kAgentBin, {"--help"}, Log("help"));
+  ASSERT_TRUE(agent_help.ok()) << agent_help.status();
+  EXPECT_THAT(agent_help->log, HasSubstr("--control-plane"));
+
+  auto mixed =
+      RunAgentToCompletion(kAgentBin,
+                           {"--control-plane", "127.0.0.1:1", "--manifests", manifests_, "--cgroup",
+                            followers_[0].cgroup->path(), "--instance", followers_[0].instance},
+                           Log("mixed"));
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_EQ(mixed->exit_code, 2);
+  EXPECT_THAT(mixed->log, HasSubstr("--control-plane excludes"));
+
+  auto no_cp =
+      RunAgentToCompletion(kCtlBin, {"status", "--control-plane", "127.0.0.1:1"}, Log("status"));
+  ASSERT_TRUE(no_cp.ok()) << no_cp.status();
+  EXPECT_EQ(no_cp->exit_code, 1);
+  EXPECT_THAT(no_cp->log, HasSubstr("control plane at 127.0.0.1:1"));
 }
 
 }  // namespace
