@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -313,7 +314,16 @@ class ControlPlaneTest : public ::testing::Test {
                                      "--bpffs",           kBpffs,
                                      "--metrics-addr",    "",
                                      "--resync-interval", "3600"};
-    args.insert(args.end(), extra.begin(), extra.end());
+    // `extra` holds flag/value pairs that replace the defaults above or are appended.
+    for (size_t i = 0; i + 1 < extra.size(); i += 2) {
+      auto it = std::find(args.begin(), args.end(), extra[i]);
+      if (it != args.end()) {
+        *(it + 1) = extra[i + 1];
+      } else {
+        args.push_back(extra[i]);
+        args.push_back(extra[i + 1]);
+      }
+    }
     auto p = AgentProcess::Start(kAgentBin, args, Log(f.name), home_);
     ASSERT_TRUE(p.ok()) << p.status();
     f.process = *std::move(p);
@@ -446,7 +456,7 @@ TEST_F(ControlPlaneTest, NackedVersionKeepsLastGoodState) {
   ASSERT_TRUE(backends.ok()) << backends.status();
   WriteManifest(manifests_, "web.yaml",
                 ServiceYaml("web", web, {"127.0.0.131", "127.0.0.132"}, backends->port));
-  ASSERT_NO_FATAL_FAILURE(StartAll({"--max-lut-entries", "512"}));
+  ASSERT_NO_FATAL_FAILURE(StartAll({"--max-lut-entries", "512", "--metrics-addr", "127.0.0.1:0"}));
   Follower& a = followers_[0];
   Follower& b = followers_[1];
 
@@ -500,6 +510,26 @@ TEST_F(ControlPlaneTest, NackedVersionKeepsLastGoodState) {
             status["current_version"].get<double>())
       << metrics;
   EXPECT_EQ(MetricValue(metrics, "sockmesh_control_push_latency_seconds_count"), 4) << metrics;
+
+  // Agent b counts its answers too.
+  std::smatch m;
+  std::string log_b_all = b.process->Log();
+  ASSERT_TRUE(
+      std::regex_search(log_b_all, m, std::regex("metrics on http://127\\.0\\.0\\.1:(\\d+)")));
+  int b_metrics_port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(m[1].str(), &b_metrics_port));
+  std::string agent_metrics = Scrape(b_metrics_port);
+  EXPECT_EQ(MetricValue(agent_metrics, "sockmesh_agent_control_plane_connected"), 1)
+      << agent_metrics;
+  EXPECT_EQ(
+      MetricValue(agent_metrics, "sockmesh_agent_control_plane_versions_total{answer=\"nack\"}"), 1)
+      << agent_metrics;
+  EXPECT_EQ(
+      MetricValue(agent_metrics, "sockmesh_agent_control_plane_versions_total{answer=\"ack\"}"), 1)
+      << agent_metrics;
+  EXPECT_EQ(MetricValue(agent_metrics, "sockmesh_agent_control_plane_version"),
+            (*sb)["last_acked_version"].get<double>())
+      << agent_metrics;
 
   // The operator removes the service: a new version, which both apply.
   ASSERT_TRUE(fs::remove(manifests_ + "/big.yaml"));

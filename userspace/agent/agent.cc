@@ -197,9 +197,13 @@ void Agent::RepairDrift() {
 
 absl::Status Agent::RunClient(const std::atomic<bool>& stop) {
   ControlPlaneClient client(
-      ControlPlaneClientOptions{.address = options_.control_plane,
-                                .node_name = options_.node_name,
-                                .agent_version = SOCKMESH_AGENT_VERSION},
+      ControlPlaneClientOptions{
+          .address = options_.control_plane,
+          .node_name = options_.node_name,
+          .agent_version = SOCKMESH_AGENT_VERSION,
+          .on_connection = [this](bool up) { metrics_->SetControlPlaneConnected(up); },
+          .on_answer = [this](uint64_t version,
+                              bool acked) { metrics_->RecordControlPlaneAnswer(version, acked); }},
       [this](const model::DesiredState& state) { return ApplyVersion(state); });
   log::Info(kLog, "following the control plane at ", options_.control_plane, " as node \"",
             options_.node_name, "\"");

@@ -87,7 +87,10 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
   if (stream->Write(hello)) {
     v1::ServerMessage msg;
     while (stream->Read(&msg)) {
-      if (!received) log::Info(kLog, "connected to ", options_.address);
+      if (!received) {
+        log::Info(kLog, "connected to ", options_.address);
+        if (options_.on_connection) options_.on_connection(true);
+      }
       received = true;
       uint64_t version = 0;
       absl::StatusOr<model::DesiredState> next;
@@ -128,6 +131,7 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
         log::Error(kLog, "version ", version, " not applied, keeping version ", good_version_, ": ",
                    next.status().message(), "; NACK");
       }
+      if (options_.on_answer) options_.on_answer(version, answer.has_ack());
       if (!stream->Write(answer)) break;
     }
   }
@@ -135,6 +139,7 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
   grpc::Status status = stream->Finish();
   done.Notify();
   canceller.join();
+  if (received && options_.on_connection) options_.on_connection(false);
   if (!stop.load()) {
     log::Warn(kLog, "stream to ", options_.address,
               " ended: ", status.ok() ? "closed by the server" : status.error_message());

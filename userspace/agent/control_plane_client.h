@@ -25,6 +25,10 @@ struct ControlPlaneClientOptions {
   std::string agent_version;
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(10);
+  // Optional observers (metrics): the stream came up (first version received) or ended, and the
+  // answer given to each version.
+  std::function<void(bool connected)> on_connection;
+  std::function<void(uint64_t version, bool acked)> on_answer;
 };
 
 // Makes `state` the datapath's state, or fails and leaves the previous one in force.
