@@ -63,6 +63,9 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
   // A control plane that vanished without closing the connection (a partitioned node) is noticed.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  // A snapshot of a large cluster (thousands of services with their backends) exceeds gRPC's
+  // default 4 MB receive limit; the control plane is trusted, so take what it sends.
+  args.SetMaxReceiveMessageSize(-1);
   auto stub = v1::ControlPlane::NewStub(
       grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext context;
