@@ -2,12 +2,14 @@
 #include "userspace/agent/agent.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "userspace/agent/cgroup.h"
 #include "userspace/agent/short_circuit_probe.h"
+#include "userspace/agent/control_plane_client.h"
 #include "userspace/lb/maglev.h"
 #include "userspace/log/log.h"
 
@@ -166,6 +168,7 @@ void Agent::Sync(bool reread_kernel) {
 }
 
 absl::Status Agent::Run(const std::atomic<bool>& stop) {
+  if (!options_.control_plane.empty()) return RunClient(stop);
   absl::StatusOr<sources::ManifestWatcher> watcher =
       sources::ManifestWatcher::Create(options_.manifests_dir);
   if (!watcher.ok()) return watcher.status();
@@ -184,6 +187,79 @@ absl::Status Agent::Run(const std::atomic<bool>& stop) {
     if (*changed || resync) Sync(resync);
     if (resync) next_resync = absl::Now() + options_.resync_interval;
   }
+  log::Info(kLog, "stopping; the datapath stays attached and keeps its last state");
+  return absl::OkStatus();
+}
+
+absl::Status Agent::ApplyVersion(const model::DesiredState& state) {
+  absl::MutexLock lock(&client_mu_);
+  SyncReport report = sync_->Apply(state);
+  metrics_->RecordSync(report.failed == 0, report.entries_written, report.entries_deleted,
+                       report.failed);
+  if (report.failed == 0) {
+    good_state_ = state;
+    have_good_state_ = true;
+    metrics_->SetServices(sync_->service_count());
+    log::Info("sync", report.Summary());
+    return absl::OkStatus();
+  }
+  for (const std::string& e : report.errors) log::Error("sync", e);
+  // Services of this version that did apply are rolled back too: the datapath runs one version,
+  // the one the control plane was told about, not a mix. Before the first good version there is
+  // nothing to roll back to (the maps hold a previous agent's work, which the model cannot be
+  // rebuilt from), so the failed services simply keep what the kernel has.
+  if (have_good_state_) {
+    SyncReport rollback = sync_->Apply(good_state_);
+    for (const std::string& e : rollback.errors) log::Error("sync", "rolling back: ", e);
+  }
+  metrics_->SetServices(sync_->service_count());
+  return absl::FailedPreconditionError(
+      absl::StrCat(report.failed, " of ", state.size(),
+                   " services cannot be written: ", absl::StrJoin(report.errors, "; ")));
+}
+
+void Agent::RepairDrift() {
+  absl::MutexLock lock(&client_mu_);
+  if (!have_good_state_) return;
+  absl::StatusOr<MapSync> fresh = MapSync::Recover(service_maps(), options_.table_size);
+  if (!fresh.ok()) {
+    log::Error(kLog, "cannot re-read kernel maps: ", fresh.status().message());
+    return;
+  }
+  sync_.emplace(*std::move(fresh));
+  SyncReport report = sync_->Apply(good_state_);
+  for (const std::string& e : report.errors) log::Error("sync", e);
+  metrics_->RecordSync(report.failed == 0, report.entries_written, report.entries_deleted,
+                       report.failed);
+  if (report.added + report.updated + report.removed + report.failed == 0) {
+    log::Debug("sync", report.Summary());
+  } else {
+    log::Info("sync", "drift repaired: ", report.Summary());
+  }
+}
+
+absl::Status Agent::RunClient(const std::atomic<bool>& stop) {
+  ControlPlaneClient client(
+      ControlPlaneClientOptions{
+          .address = options_.control_plane,
+          .node_name = options_.node_name,
+          .agent_version = SOCKMESH_AGENT_VERSION,
+          .on_connection = [this](bool up) { metrics_->SetControlPlaneConnected(up); },
+          .on_answer = [this](uint64_t version,
+                              bool acked) { metrics_->RecordControlPlaneAnswer(version, acked); }},
+      [this](const model::DesiredState& state) { return ApplyVersion(state); });
+  log::Info(kLog, "following the control plane at ", options_.control_plane, " as node \"",
+            options_.node_name, "\"");
+  std::thread follower([&client, &stop] { client.Run(stop); });
+  absl::Time next_resync = absl::Now() + options_.resync_interval;
+  while (!stop.load()) {
+    absl::SleepFor(kWaitSlice);
+    if (absl::Now() >= next_resync) {
+      RepairDrift();
+      next_resync = absl::Now() + options_.resync_interval;
+    }
+  }
+  follower.join();
   log::Info(kLog, "stopping; the datapath stays attached and keeps its last state");
   return absl::OkStatus();
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // sockmesh-agent: the node agent.
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -42,8 +43,14 @@ int main(int argc, char** argv) {
   opts.metrics_addr = "127.0.0.1:9464";
 
   app.add_flag("--standalone", standalone,
-               "Read desired state from a manifests directory (the embedded default; the only "
-               "mode in this release)");
+               "Read desired state from a manifests directory (the default unless "
+               "--control-plane is given)");
+  app.add_option("--control-plane", opts.control_plane,
+                 "Follow sockmesh-control at ADDR:PORT instead of reading manifests: apply each "
+                 "version it streams, ACK or NACK it, reconnect with backoff when it is away");
+  app.add_option("--node-name", opts.node_name,
+                 "Name this agent reports to the control plane (default: the host name, plus "
+                 "/<instance> when --instance is not \"default\")");
   app.add_option("--manifests", opts.manifests_dir,
                  "Directory of Kubernetes-shaped YAML (v1 Service, discovery.k8s.io/v1 "
                  "EndpointSlice); reloaded when a file changes")
@@ -113,11 +120,22 @@ int main(int argc, char** argv) {
               "\": programs detached and pins removed");
     return 0;
   }
-  if (!standalone) {
-    std::cerr << "only --standalone mode exists in this release\n";
-    return 2;
-  }
-  if (opts.manifests_dir.empty() || opts.cgroup.empty()) {
+  if (!opts.control_plane.empty()) {
+    if (!opts.manifests_dir.empty() || app.count("--standalone") > 0) {
+      std::cerr << "--control-plane excludes --standalone and --manifests (see --help)\n";
+      return 2;
+    }
+    if (opts.cgroup.empty()) {
+      std::cerr << "--cgroup is required (see --help)\n";
+      return 2;
+    }
+    if (opts.node_name.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof(host) - 1);
+      opts.node_name = host;
+      if (opts.datapath.instance != "default") opts.node_name += "/" + opts.datapath.instance;
+    }
+  } else if (opts.manifests_dir.empty() || opts.cgroup.empty()) {
     std::cerr << "--manifests and --cgroup are required (see --help)\n";
     return 2;
   }

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // sockmeshctl: looks at a sockmesh datapath from the outside. Reads only the pinned maps, so it
 // works while the agent is stopped, and shows what the kernel does rather than what the agent
-// meant to write.
+// meant to write. Also asks the control plane which agents follow it (status), and validates
+// manifests offline (validate).
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "userspace/agent/cgroup.h"
+#include "userspace/ctl/agent_status.h"
 #include "userspace/ctl/cgroup_exec.h"
 #include "userspace/ctl/counters_dump.h"
+#include "userspace/ctl/manifest_validation.h"
 #include "userspace/ctl/pinned_instance.h"
 #include "userspace/ctl/service_dump.h"
 
@@ -64,6 +67,24 @@ int RunCounters(const InstanceFlags& flags) {
   return std::cout.flush() ? 0 : kExitError;
 }
 
+int RunStatus(const std::string& address, const std::string& output) {
+  absl::StatusOr<sockmesh::v1::ListAgentsResponse> response =
+      ctl::FetchAgentStatus(address, absl::Seconds(5));
+  if (!response.ok()) return Fail(response.status());
+  std::cout << (output == "json" ? ctl::FormatAgentStatusJson(*response)
+                                 : ctl::FormatAgentStatusTable(*response, absl::Now()));
+  return std::cout.flush() ? 0 : kExitError;
+}
+
+int RunValidate(const std::string& path, const std::string& output) {
+  absl::StatusOr<ctl::ValidationResult> result = ctl::ValidateManifests(path);
+  if (!result.ok()) return Fail(result.status());
+  std::cout << (output == "json" ? ctl::FormatValidationJson(path, *result)
+                                 : ctl::FormatValidationText(path, *result));
+  std::cout.flush();
+  return result->valid() ? 0 : kExitError;
+}
+
 int RunExec(const std::string& cgroup_arg, const std::vector<std::string>& command) {
   absl::StatusOr<std::string> mount = sockmesh::agent::FindCgroup2Mount();
   if (!mount.ok()) return Fail(mount.status());
@@ -110,6 +131,31 @@ int main(int argc, char** argv) {
       ->required();
   exec->add_option("command", command, "The command and its arguments (after --)")->required();
 
+  std::string status_address = "127.0.0.1:15010";
+  std::string status_output = "table";
+  CLI::App* status = app.add_subcommand(
+      "status", "List the agents following the control plane and their versions");
+  status->footer(
+      "STATUS is SYNCED when the agent ACKed the control plane's current version, NACKED when it\n"
+      "refused the newest version it was sent (it keeps running the ACKED one; LAST NACK says\n"
+      "why), STALE while a newer version is on its way.");
+  status->add_option("--control-plane", status_address, "sockmesh-control gRPC address")
+      ->capture_default_str();
+  status->add_option("-o,--output", status_output, "Output format: table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+
+  std::string validate_path;
+  std::string validate_output = "text";
+  CLI::App* validate = app.add_subcommand(
+      "validate", "Check manifests offline with the control plane's parser and validation");
+  validate->footer("Exits 0 when valid, 1 with the errors (file, object, field, value) when not.");
+  validate->add_option("-f,--filename", validate_path, "A manifest file or a directory of them")
+      ->required();
+  validate->add_option("-o,--output", validate_output, "Output format: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -120,5 +166,7 @@ int main(int argc, char** argv) {
   if (*services) return RunServices(services_flags);
   if (*counters) return RunCounters(counters_flags);
   if (*exec) return RunExec(cgroup, command);
+  if (*status) return RunStatus(status_address, status_output);
+  if (*validate) return RunValidate(validate_path, validate_output);
   return kExitUsage;
 }

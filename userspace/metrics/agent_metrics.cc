@@ -87,6 +87,11 @@ struct AgentMetrics::Impl {
   prometheus::Counter* map_writes = nullptr;
   prometheus::Counter* map_deletes = nullptr;
   prometheus::Counter* manifest_errors = nullptr;
+  prometheus::Gauge* cp_connected = nullptr;
+  prometheus::Gauge* cp_version = nullptr;
+  prometheus::Counter* cp_acks = nullptr;
+  prometheus::Counter* cp_nacks = nullptr;
+  prometheus::Counter* cp_disconnects = nullptr;
 };
 
 absl::StatusOr<std::unique_ptr<AgentMetrics>> AgentMetrics::Create(const std::string& listen,
@@ -144,6 +149,27 @@ absl::StatusOr<std::unique_ptr<AgentMetrics>> AgentMetrics::Create(const std::st
                            .Help("Manifest reloads that reported an error")
                            .Register(r)
                            .Add({});
+  i.cp_connected = &prometheus::BuildGauge()
+                        .Name("sockmesh_agent_control_plane_connected")
+                        .Help("1 while the stream to sockmesh-control is up (client mode)")
+                        .Register(r)
+                        .Add({});
+  i.cp_version = &prometheus::BuildGauge()
+                      .Name("sockmesh_agent_control_plane_version")
+                      .Help("Last control-plane version applied and ACKed (client mode)")
+                      .Register(r)
+                      .Add({});
+  auto& answers = prometheus::BuildCounter()
+                      .Name("sockmesh_agent_control_plane_versions_total")
+                      .Help("Control-plane versions received, by answer (nack = not applied)")
+                      .Register(r);
+  i.cp_acks = &answers.Add({{"answer", "ack"}});
+  i.cp_nacks = &answers.Add({{"answer", "nack"}});
+  i.cp_disconnects = &prometheus::BuildCounter()
+                          .Name("sockmesh_agent_control_plane_disconnects_total")
+                          .Help("Streams to sockmesh-control that ended (client mode)")
+                          .Register(r)
+                          .Add({});
   if (counters) i.datapath = std::make_shared<DatapathCollector>(std::move(counters));
   if (!listen.empty()) {
     try {  // civetweb reports a failed bind by throwing; keep it inside this module
@@ -190,6 +216,20 @@ void AgentMetrics::RecordSync(bool ok, uint64_t writes, uint64_t deletes, int fa
   impl_->map_deletes->Increment(static_cast<double>(deletes));
   impl_->service_sync_errors->Increment(failed_services);
   impl_->last_sync->SetToCurrentTime();
+}
+
+void AgentMetrics::SetControlPlaneConnected(bool connected) {
+  if (!connected && impl_->cp_connected->Value() > 0) impl_->cp_disconnects->Increment();
+  impl_->cp_connected->Set(connected ? 1 : 0);
+}
+
+void AgentMetrics::RecordControlPlaneAnswer(uint64_t version, bool acked) {
+  if (acked) {
+    impl_->cp_acks->Increment();
+    impl_->cp_version->Set(static_cast<double>(version));
+  } else {
+    impl_->cp_nacks->Increment();
+  }
 }
 
 }  // namespace sockmesh::metrics

@@ -46,6 +46,9 @@ class AgentMetrics {
   void RecordSync(bool ok, uint64_t map_writes, uint64_t map_deletes, int failed_services);
   void SetManifestFilesInError(size_t n);
   void RecordManifestError();
+  // Client mode (--control-plane): stream state and the answers to pushed versions.
+  void SetControlPlaneConnected(bool connected);
+  void RecordControlPlaneAnswer(uint64_t version, bool acked);
 
  private:
   AgentMetrics() = default;

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+// The control plane's Prometheus metrics (prometheus-cpp, text exposition on /metrics).
+#ifndef SOCKMESH_CONTROL_PLANE_SERVER_CONTROL_METRICS_H_
+#define SOCKMESH_CONTROL_PLANE_SERVER_CONTROL_METRICS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace sockmesh::cp {
+
+class ControlMetrics {
+ public:
+  // Serves /metrics on `listen` (port 0 picks a free one); empty = registry only.
+  static absl::StatusOr<std::unique_ptr<ControlMetrics>> Create(const std::string& listen);
+  ~ControlMetrics();
+
+  int port() const;  // 0 when not serving
+  std::string Render() const;
+
+  void AgentConnected();
+  void AgentDisconnected();
+  void RecordPush(bool snapshot);
+  // Send-to-answer time of a version, ACKed or NACKed.
+  void RecordAnswer(bool acked, absl::Duration latency);
+  void SetState(uint64_t version, size_t services, size_t backends);
+  void RecordSourceError();
+
+ private:
+  ControlMetrics() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sockmesh::cp
+
+#endif  // SOCKMESH_CONTROL_PLANE_SERVER_CONTROL_METRICS_H_

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: Apache-2.0
+// The control plane's per-agent protocol rules, and its versioned state.
+#include "control_plane/server/agent_session.h"
+
+#include <memory>
+#include <string>
+
+#include "control_plane/model/proto_conversion.h"
+#include "control_plane/server/versioned_state.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace sockmesh::cp {
+namespace {
+
+const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
+
+model::ServiceEntry Svc(const std::string& vip, std::vector<std::string> backends) {
+  model::ServiceEntry e;
+  e.namespace_name = "ns";
+  e.service_name = "svc";
+  e.frontend = {.vip = *model::IpAddress::Parse(vip), .port = 80};
+  for (const std::string& b : backends) {
+    e.backends.push_back({.address = *model::IpAddress::Parse(b), .port = 8080});
+  }
+  return e;
+}
+
+model::DesiredState State(std::vector<model::ServiceEntry> entries) {
+  model::DesiredState s;
+  for (auto& e : entries) s[e.frontend] = std::move(e);
+  return s;
+}
+
+TEST(VersionedStateTest, VersionGrowsOnlyOnChange) {
+  VersionedState state;
+  EXPECT_EQ(state.Current().version, 1u);
+  EXPECT_TRUE(state.Current().state->empty());
+  EXPECT_FALSE(state.Update({}));
+  EXPECT_EQ(state.Current().version, 1u);
+  EXPECT_TRUE(state.Update(State({Svc("10.0.0.1", {"10.1.0.1"})})));
+  EXPECT_EQ(state.Current().version, 2u);
+  EXPECT_FALSE(state.Update(State({Svc("10.0.0.1", {"10.1.0.1"})})));
+  EXPECT_EQ(state.Current().version, 2u);
+  EXPECT_TRUE(state.Update({}));
+  EXPECT_EQ(state.Current().version, 3u);
+}
+
+TEST(VersionedStateTest, WaitForChangeReturnsAtOnceWhenAlreadyNewer) {
+  VersionedState state;
+  state.Update(State({Svc("10.0.0.1", {})}));
+  EXPECT_EQ(state.WaitForChange(1, absl::Seconds(10)).version, 2u);
+  EXPECT_EQ(state.WaitForChange(2, absl::Milliseconds(10)).version, 2u);
+}
+
+class AgentSessionTest : public ::testing::Test {
+ protected:
+  StateVersion Publish(model::DesiredState s) {
+    state_.Update(std::move(s));
+    return state_.Current();
+  }
+  VersionedState state_;
+  AgentSession session_{"node-a", "0.1.0", kT0};
+};
+
+TEST_F(AgentSessionTest, FirstMessageIsSnapshotThenDeltasAgainstTheAck) {
+  StateVersion v2 = Publish(State({Svc("10.0.0.1", {"10.1.0.1"}), Svc("10.0.0.2", {"10.1.0.1"})}));
+  auto first = session_.Next(v2, kT0);
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(first->has_snapshot());
+  EXPECT_EQ(first->snapshot().version(), 2u);
+  EXPECT_EQ(first->snapshot().services_size(), 2);
+  // One version in flight at a time.
+  StateVersion v3 = Publish(State({Svc("10.0.0.1", {"10.1.0.9"}), Svc("10.0.0.2", {"10.1.0.1"})}));
+  EXPECT_FALSE(session_.Next(v3, kT0).has_value());
+
+  absl::StatusOr<absl::Duration> took = session_.OnAck(2, kT0 + absl::Milliseconds(5));
+  ASSERT_TRUE(took.ok()) << took.status();
+  EXPECT_EQ(*took, absl::Milliseconds(5));
+  EXPECT_EQ(session_.status().last_acked_version(), 2u);
+
+  auto second = session_.Next(v3, kT0);
+  ASSERT_TRUE(second.has_value());
+  ASSERT_TRUE(second->has_delta());
+  EXPECT_EQ(second->delta().base_version(), 2u);
+  EXPECT_EQ(second->delta().version(), 3u);
+  // Only the service that changed.
+  ASSERT_EQ(second->delta().upserted_services_size(), 1);
+  EXPECT_EQ(model::FromProto(second->delta().upserted_services(0).frontend())->ToString(),
+            "10.0.0.1:80/TCP");
+  EXPECT_EQ(second->delta().removed_frontends_size(), 0);
+  ASSERT_TRUE(session_.OnAck(3, kT0).ok());
+
+  // Removal.
+  StateVersion v4 = Publish(State({Svc("10.0.0.1", {"10.1.0.9"})}));
+  auto third = session_.Next(v4, kT0);
+  ASSERT_TRUE(third.has_value() && third->has_delta());
+  EXPECT_EQ(third->delta().upserted_services_size(), 0);
+  ASSERT_EQ(third->delta().removed_frontends_size(), 1);
+  EXPECT_EQ(model::FromProto(third->delta().removed_frontends(0))->ToString(), "10.0.0.2:80/TCP");
+  // Nothing more until the state changes.
+  ASSERT_TRUE(session_.OnAck(4, kT0).ok());
+  EXPECT_FALSE(session_.Next(v4, kT0).has_value());
+}
+
+TEST_F(AgentSessionTest, NackedVersionIsNotResentAndNextDeltaStartsFromLastAck) {
+  StateVersion v2 = Publish(State({Svc("10.0.0.1", {"10.1.0.1"})}));
+  ASSERT_TRUE(session_.Next(v2, kT0).has_value());
+  ASSERT_TRUE(session_.OnAck(2, kT0).ok());
+
+  StateVersion v3 = Publish(State({Svc("10.0.0.1", {"10.1.0.1"}), Svc("10.0.0.2", {"10.1.0.2"})}));
+  ASSERT_TRUE(session_.Next(v3, kT0).has_value());
+  ASSERT_TRUE(session_.OnNack(3, "map full", kT0).ok());
+  EXPECT_EQ(session_.status().last_nacked_version(), 3u);
+  EXPECT_EQ(session_.status().last_nack_error(), "map full");
+  EXPECT_EQ(session_.status().last_acked_version(), 2u);
+  // The same failing version is not sent again, however often the stream asks.
+  EXPECT_FALSE(session_.Next(v3, kT0).has_value());
+  EXPECT_FALSE(session_.Next(state_.Current(), kT0).has_value());
+
+  // The next version is a delta against version 2 (what the agent runs), so it carries both.
+  StateVersion v4 = Publish(State({Svc("10.0.0.1", {"10.1.0.5"}), Svc("10.0.0.2", {"10.1.0.2"})}));
+  auto next = session_.Next(v4, kT0);
+  ASSERT_TRUE(next.has_value() && next->has_delta());
+  EXPECT_EQ(next->delta().base_version(), 2u);
+  EXPECT_EQ(next->delta().upserted_services_size(), 2);
+  ASSERT_TRUE(session_.OnAck(4, kT0).ok());
+  EXPECT_EQ(session_.status().last_acked_version(), 4u);
+  // The NACK stays on record for `sockmeshctl status`.
+  EXPECT_EQ(session_.status().last_nacked_version(), 3u);
+}
+
+TEST_F(AgentSessionTest, NackedSnapshotIsFollowedByASnapshot) {
+  StateVersion v2 = Publish(State({Svc("10.0.0.1", {"10.1.0.1"})}));
+  ASSERT_TRUE(session_.Next(v2, kT0).has_value());
+  ASSERT_TRUE(session_.OnNack(2, "bad", kT0).ok());
+  StateVersion v3 = Publish(State({Svc("10.0.0.1", {"10.1.0.2"})}));
+  auto next = session_.Next(v3, kT0);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_TRUE(next->has_snapshot());
+}
+
+TEST_F(AgentSessionTest, AnswersForOtherVersionsAreRefused) {
+  EXPECT_FALSE(session_.OnAck(1, kT0).ok());  // nothing in flight
+  StateVersion v2 = Publish(State({Svc("10.0.0.1", {})}));
+  ASSERT_TRUE(session_.Next(v2, kT0).has_value());
+  EXPECT_EQ(session_.OnAck(7, kT0).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(session_.OnNack(1, "x", kT0).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(session_.in_flight());
+  EXPECT_EQ(session_.status().last_acked_version(), 0u);
+}
+
+}  // namespace
+}  // namespace sockmesh::cp

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+// The agent's stream client against the real gRPC service, in one process on loopback: snapshot
+// then deltas, a version the apply function refuses is NACKed and not resent, and the backoff.
+#include "userspace/agent/control_plane_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "control_plane/server/control_plane_service.h"
+#include "control_plane/server/versioned_state.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace sockmesh::agent {
+namespace {
+
+model::ServiceEntry Svc(const std::string& vip, std::vector<std::string> backends) {
+  model::ServiceEntry e;
+  e.namespace_name = "ns";
+  e.service_name = "svc";
+  e.frontend = {.vip = *model::IpAddress::Parse(vip), .port = 80};
+  for (const std::string& b : backends) {
+    e.backends.push_back({.address = *model::IpAddress::Parse(b), .port = 8080});
+  }
+  return e;
+}
+
+model::DesiredState State(std::vector<model::ServiceEntry> entries) {
+  model::DesiredState s;
+  for (auto& e : entries) s[e.frontend] = std::move(e);
+  return s;
+}
+
+TEST(BackoffDelayTest, GrowsWithJitterAndIsCapped) {
+  std::mt19937 rng(42);
+  const absl::Duration min = absl::Milliseconds(100);
+  const absl::Duration max = absl::Seconds(10);
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    absl::Duration full = std::min(max, min * (1 << std::min(attempt, 10)));
+    for (int i = 0; i < 50; ++i) {
+      absl::Duration d = BackoffDelay(attempt, min, max, rng);
+      EXPECT_GE(d, full / 2) << attempt;
+      EXPECT_LE(d, full) << attempt;
+    }
+  }
+}
+
+class ClientServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_NE(port_, 0);
+  }
+  void TearDown() override {
+    stop_ = true;
+    if (client_thread_.joinable()) client_thread_.join();
+    service_.Shutdown();
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  }
+
+  void StartClient() {
+    client_ = std::make_unique<ControlPlaneClient>(
+        ControlPlaneClientOptions{.address = absl::StrCat("127.0.0.1:", port_),
+                                  .node_name = "node-a",
+                                  .agent_version = "test"},
+        [this](const model::DesiredState& s) -> absl::Status {
+          absl::MutexLock lock(&mu_);
+          ++applies_;
+          if (s.contains(Svc("10.0.0.66", {}).frontend)) {
+            return absl::ResourceExhaustedError("sm_lut_v1 is full");
+          }
+          applied_ = s;
+          return absl::OkStatus();
+        });
+    client_thread_ = std::thread([this] { client_->Run(stop_); });
+  }
+
+  // Polls ListAgents until `pred` holds for the only agent, or 10 s pass.
+  v1::AgentStatus WaitForAgent(std::function<bool(const v1::AgentStatus&)> pred) {
+    v1::AgentStatus last;
+    for (int i = 0; i < 200; ++i) {
+      grpc::ServerContext ctx;
+      v1::ListAgentsRequest req;
+      v1::ListAgentsResponse resp;
+      (void)service_.ListAgents(&ctx, &req, &resp);
+      if (resp.agents_size() == 1) {
+        last = resp.agents(0);
+        if (pred(last)) return last;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ADD_FAILURE() << "agent never reached the expected state; last: " << last.DebugString();
+    return last;
+  }
+
+  cp::VersionedState state_;
+  cp::ControlPlaneService service_{&state_, nullptr};
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::unique_ptr<ControlPlaneClient> client_;
+  std::thread client_thread_;
+  absl::Mutex mu_;
+  model::DesiredState applied_;
+  int applies_ = 0;
+};
+
+TEST_F(ClientServerTest, AppliesAcksNacksAndRecovers) {
+  state_.Update(State({Svc("10.0.0.1", {"10.1.0.1"})}));  // version 2
+  StartClient();
+  WaitForAgent([](const v1::AgentStatus& a) { return a.last_acked_version() == 2; });
+  {
+    absl::MutexLock lock(&mu_);
+    EXPECT_EQ(applied_, State({Svc("10.0.0.1", {"10.1.0.1"})}));
+  }
+
+  // Version 3 adds a service the agent cannot write: NACKed, and the agent keeps version 2.
+  state_.Update(State({Svc("10.0.0.1", {"10.1.0.1"}), Svc("10.0.0.66", {"10.1.0.1"})}));
+  v1::AgentStatus a =
+      WaitForAgent([](const v1::AgentStatus& a) { return a.last_nacked_version() == 3; });
+  EXPECT_EQ(a.last_acked_version(), 2u);
+  EXPECT_THAT(a.last_nack_error(), ::testing::HasSubstr("sm_lut_v1 is full"));
+  int applies_after_nack;
+  {
+    absl::MutexLock lock(&mu_);
+    applies_after_nack = applies_;
+  }
+  // Not resent: no further apply while the state stays the same.
+  absl::SleepFor(absl::Milliseconds(600));
+  {
+    absl::MutexLock lock(&mu_);
+    EXPECT_EQ(applies_, applies_after_nack);
+    EXPECT_EQ(applied_, State({Svc("10.0.0.1", {"10.1.0.1"})}));
+  }
+  EXPECT_EQ(client_->good_version(), 2u);
+
+  // Version 4 drops the bad service and changes the other: a delta from 2, ACKed.
+  state_.Update(State({Svc("10.0.0.1", {"10.1.0.2"})}));
+  WaitForAgent([](const v1::AgentStatus& a) { return a.last_acked_version() == 4; });
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(applied_, State({Svc("10.0.0.1", {"10.1.0.2"})}));
+}
+
+}  // namespace
+}  // namespace sockmesh::agent

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/ctl/manifest_validation.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "control_plane/sources/desired_state_builder.h"
+#include "control_plane/sources/manifest_directory.h"
+#include "control_plane/sources/manifest_parser.h"
+#include "nlohmann/json.hpp"
+
+namespace sockmesh::ctl {
+namespace {
+
+void Count(const model::DesiredState& state, ValidationResult& result) {
+  result.frontends = state.size();
+  for (const auto& [frontend, entry] : state) result.backends += entry.backends.size();
+}
+
+}  // namespace
+
+absl::StatusOr<ValidationResult> ValidateManifests(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  ValidationResult result;
+  if (fs::is_directory(path, ec)) {
+    sources::ManifestDirectory dir(path);
+    absl::StatusOr<sources::ReloadResult> reload = dir.Reload();
+    if (!reload.ok()) return reload.status();
+    result.files = reload->changed_files.size();
+    result.errors = reload->errors;
+    result.notes = reload->notes;
+    Count(reload->state, result);
+    return result;
+  }
+  if (!fs::exists(path, ec)) {
+    return absl::NotFoundError(absl::StrCat(path, ": no such file or directory"));
+  }
+  result.files = 1;
+  absl::StatusOr<sources::ParsedManifests> parsed = sources::ParseManifestFile(path);
+  if (!parsed.ok()) {
+    result.errors.push_back(std::string(parsed.status().message()));
+    return result;
+  }
+  result.notes = parsed->notes;
+  absl::StatusOr<model::DesiredState> state =
+      sources::BuildDesiredState(parsed->services, parsed->slices);
+  if (!state.ok()) {
+    result.errors.push_back(std::string(state.status().message()));
+    return result;
+  }
+  Count(*state, result);
+  return result;
+}
+
+std::string FormatValidationText(const std::string& path, const ValidationResult& result) {
+  std::string out;
+  for (const std::string& note : result.notes) absl::StrAppend(&out, "note: ", note, "\n");
+  for (const std::string& error : result.errors) absl::StrAppend(&out, "error: ", error, "\n");
+  if (result.valid()) {
+    absl::StrAppend(&out, path, ": valid (", result.files, " files, ", result.frontends,
+                    " frontends, ", result.backends, " backends)\n");
+  } else {
+    absl::StrAppend(&out, path, ": invalid (", result.errors.size(), " errors)\n");
+  }
+  return out;
+}
+
+std::string FormatValidationJson(const std::string& path, const ValidationResult& result) {
+  nlohmann::ordered_json out{{"path", path},
+                             {"valid", result.valid()},
+                             {"files", result.files},
+                             {"frontends", result.frontends},
+                             {"backends", result.backends},
+                             {"errors", result.errors},
+                             {"notes", result.notes}};
+  return out.dump(2) + "\n";
+}
+
+}  // namespace sockmesh::ctl
