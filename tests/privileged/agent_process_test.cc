@@ -685,6 +685,13 @@ TEST_P(AgentProcessRestartTest, RestartUnderLoadDropsNothing) {
     EXPECT_THAT(first->Log(), HasSubstr("the datapath stays attached"));
   }
   absl::SleepFor(absl::Milliseconds(500));  // no agent at all: the pins carry the datapath
+  // What the next agent must adopt: every link still pinned (the eight load-balancer links, plus
+  // the short-circuit's when its start-up probe kept it).
+  size_t pinned_links = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(PinDir(instance_) + "/links")) {
+    ++pinned_links;
+  }
+  EXPECT_GE(pinned_links, 8u);
   std::unique_ptr<AgentProcess> second;
   ASSERT_NO_FATAL_FAILURE(StartAgent(second, args));
   absl::SleepFor(absl::Milliseconds(300));  // load across the new programs too
@@ -697,8 +704,11 @@ TEST_P(AgentProcessRestartTest, RestartUnderLoadDropsNothing) {
   EXPECT_GT(load.answered, 100);
   EXPECT_EQ(load.Backends(), AsSet(backends->ips));
   const std::string log = second->Log();
-  EXPECT_THAT(log,
-              HasSubstr(absl::StrCat("0 programs attached, ", programs, " adopted from pins")));
+  ASSERT_TRUE(std::regex_search(log, m, std::regex(R"((\d+) programs attached, (\d+) adopted)")))
+      << log;
+  EXPECT_EQ(std::stoul(m[2]), pinned_links) << log;
+  // Nothing is attached twice: a restart attaches only what the first run had detached again.
+  EXPECT_EQ(std::stoul(m[1]) + std::stoul(m[2]), std::stoul(programs)) << log;
   EXPECT_THAT(log, HasSubstr("maps reused: sm_svc_v1,"));
   EXPECT_THAT(log, HasSubstr("recovered 2 services from the kernel maps"));
   EXPECT_THAT(log, HasSubstr("sync: 0 added, 0 updated, 0 removed, 2 unchanged, 0 failed "
