@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// sockmesh-control: reads the desired state from a source (a manifests directory) and streams
-// versions of it to every sockmesh-agent started with --control-plane.
+// sockmesh-control: reads the desired state from a source (a manifests directory or the Kubernetes
+// API) and streams versions of it to every sockmesh-agent started with --control-plane.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
@@ -10,21 +10,21 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_join.h"
 #include "control_plane/server/control_metrics.h"
 #include "control_plane/server/control_plane_service.h"
+#include "control_plane/server/desired_state_source.h"
 #include "control_plane/server/versioned_state.h"
-#include "control_plane/sources/manifest_directory.h"
+#include "control_plane/sources/kubernetes/in_cluster_config.h"
 #include "userspace/log/log.h"
 
 namespace {
 
 namespace cp = sockmesh::cp;
 namespace log = sockmesh::log;
-namespace sources = sockmesh::sources;
+namespace k8s = sockmesh::sources::kubernetes;
 
 constexpr char kLog[] = "control";
-// How long one wait for manifest changes lasts, so a stop request is seen promptly.
+// How long one wait for source changes lasts, so a stop request is seen promptly.
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(250);
 
 std::atomic<bool> g_stop{false};
@@ -39,44 +39,13 @@ void InstallSignalHandlers() {
   sigaction(SIGINT, &sa, nullptr);
 }
 
-size_t BackendCount(const sockmesh::model::DesiredState& state) {
-  size_t n = 0;
-  for (const auto& [frontend, entry] : state) n += entry.backends.size();
-  return n;
-}
-
-// Reloads the directory and publishes the result. Broken files keep their last good parse (see
-// ManifestDirectory), so a typo never withdraws services from the agents.
-void Reload(sources::ManifestDirectory& manifests, cp::VersionedState& state,
-            cp::ControlMetrics& metrics) {
-  absl::StatusOr<sources::ReloadResult> reload = manifests.Reload();
-  if (!reload.ok()) {
-    metrics.RecordSourceError();
-    log::Error(kLog, "cannot read manifests: ", reload.status().message(),
-               "; the current version stays");
-    return;
-  }
-  for (const std::string& note : reload->notes) log::Info("manifests", note);
-  for (const std::string& error : reload->errors) log::Error("manifests", error);
-  if (!reload->errors.empty()) metrics.RecordSourceError();
-  if (!reload->changed_files.empty()) {
-    log::Info("manifests", "changed: ", absl::StrJoin(reload->changed_files, ", "));
-  }
-  bool changed = state.Update(reload->state);
-  cp::StateVersion current = state.Current();
-  metrics.SetState(current.version, current.state->size(), BackendCount(*current.state));
-  if (changed) {
-    log::Info(kLog, "version ", current.version, ": ", current.state->size(), " services, ",
-              BackendCount(*current.state), " backends");
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "sockmesh-control: the sockmesh control plane. Reads Services and EndpointSlices from a\n"
-      "manifests directory and streams versioned snapshots and deltas of them over gRPC\n"
+      "manifests directory or the Kubernetes API and streams versioned snapshots and deltas of "
+      "them over gRPC\n"
       "(sockmesh.v1.ControlPlane) to every sockmesh-agent --control-plane ADDR."};
   std::string manifests_dir;
   std::string listen = "127.0.0.1:15010";
@@ -85,8 +54,17 @@ int main(int argc, char** argv) {
   app.add_option("--manifests", manifests_dir,
                  "Directory of Kubernetes-shaped YAML (v1 Service, discovery.k8s.io/v1 "
                  "EndpointSlice); reloaded when a file changes")
-      ->check(CLI::ExistingDirectory)
-      ->required();
+      ->check(CLI::ExistingDirectory);
+  bool in_cluster = false;
+  std::string kube_server, kube_token_file, kube_ca_file;
+  app.add_flag("--kubernetes", in_cluster,
+               "Follow the Kubernetes API with the Pod's service account (in-cluster config)");
+  app.add_option("--kube-server", kube_server,
+                 "Follow the Kubernetes API at this https:// URL (with --kube-ca-file)");
+  app.add_option("--kube-token-file", kube_token_file,
+                 "Bearer token file for --kube-server (re-read before every request)");
+  app.add_option("--kube-ca-file", kube_ca_file,
+                 "PEM CA bundle that signed --kube-server's certificate");
   app.add_option("--listen", listen, "gRPC listen address ADDR:PORT (plaintext)")
       ->capture_default_str();
   app.add_option("--metrics-addr", metrics_addr,
@@ -96,6 +74,25 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  // Exactly one source. Checked here rather than with CLI11's excludes() so the messages can say
+  // what to do.
+  const bool explicit_kube =
+      !kube_server.empty() || !kube_token_file.empty() || !kube_ca_file.empty();
+  const int sources_given =
+      (manifests_dir.empty() ? 0 : 1) + (in_cluster ? 1 : 0) + (explicit_kube ? 1 : 0);
+  if (sources_given != 1) {
+    std::cerr << "sockmesh-control: "
+              << (sources_given == 0 ? "no source: " : "conflicting sources: ")
+              << "give exactly one of --manifests DIR, --kubernetes, or --kube-server URL "
+                 "--kube-ca-file FILE [--kube-token-file FILE]\n";
+    return 2;
+  }
+  if (explicit_kube && (kube_server.empty() || kube_ca_file.empty())) {
+    std::cerr << "sockmesh-control: --kube-server and --kube-ca-file are both required when "
+                 "following an explicit API server (--kube-token-file is optional)\n";
+    return 2;
+  }
 
   log::Level level;
   log::ParseLevel(log_level, &level);
@@ -113,16 +110,37 @@ int main(int argc, char** argv) {
               (*metrics)->port(), "/metrics");
   }
 
-  cp::VersionedState state;
-  sources::ManifestDirectory manifests(manifests_dir);
-  absl::StatusOr<sources::ManifestWatcher> watcher =
-      sources::ManifestWatcher::Create(manifests_dir);
-  if (!watcher.ok()) {
-    log::Error(kLog, watcher.status().message());
-    return 1;
+  std::unique_ptr<cp::DesiredStateSource> source;
+  if (!manifests_dir.empty()) {
+    auto manifests = cp::ManifestDirectorySource::Create(manifests_dir);
+    if (!manifests.ok()) {
+      log::Error(kLog, "--manifests ", manifests_dir, ": ", manifests.status().message());
+      return 1;
+    }
+    source = *std::move(manifests);
+    log::Info(kLog, "source: manifests in ", manifests_dir);
+  } else {
+    absl::StatusOr<k8s::KubeApiConfig> config =
+        in_cluster ? k8s::InClusterConfig()
+                   : k8s::ExplicitConfig(kube_server, kube_token_file, kube_ca_file);
+    if (!config.ok()) {
+      log::Error(kLog, in_cluster ? "--kubernetes" : "--kube-server", ": ",
+                 config.status().message());
+      return 1;
+    }
+    std::string server_url = config->server;
+    auto kube = cp::KubernetesApiSource::Start(*std::move(config));
+    if (!kube.ok()) {
+      log::Error(kLog, "Kubernetes API ", server_url, ": ", kube.status().message());
+      return 1;
+    }
+    source = *std::move(kube);
+    log::Info(kLog, "source: Kubernetes API at ", server_url);
   }
-  // The first version agents see is the directory's content, not the empty placeholder.
-  Reload(manifests, state, **metrics);
+  cp::VersionedState state;
+  // The manifests source publishes the directory's content here; the API source its first
+  // complete list if it is already in.
+  source->WaitAndPublish(absl::ZeroDuration(), state, **metrics);
 
   cp::ControlPlaneService service(&state, metrics->get());
   grpc::ServerBuilder builder;
@@ -137,17 +155,7 @@ int main(int argc, char** argv) {
   log::Info(kLog, "serving sockmesh.v1.ControlPlane on ", listen.substr(0, listen.rfind(':')), ":",
             port);
 
-  while (!g_stop.load()) {
-    absl::StatusOr<bool> changed = watcher->WaitForChange(kWaitSlice);
-    if (!changed.ok()) {
-      log::Warn(kLog, "manifest watch: ", changed.status().message(), "; watching again");
-      absl::SleepFor(absl::Seconds(1));
-      auto again = sources::ManifestWatcher::Create(manifests_dir);
-      if (again.ok()) watcher = std::move(again);
-      continue;
-    }
-    if (*changed) Reload(manifests, state, **metrics);
-  }
+  while (!g_stop.load()) source->WaitAndPublish(kWaitSlice, state, **metrics);
   log::Info(kLog, "stopping; agents keep their last good state");
   service.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include <exception>
 #include <optional>
 #include <set>
+#include <sstream>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -750,11 +753,82 @@ absl::Status ParseDocument(absl::string_view file, size_t number, const YAML::No
   return absl::OkStatus();
 }
 
+// Sees a document stream's events without building nodes, to find where the parser stops making
+// progress: yaml-cpp 0.7's LoadAll() loops for ever, allocating a null document per turn, on a
+// stray flow indicator where a node should start (a file beginning with ", "; found by
+// tests/fuzz/manifest_parser_fuzz, upstream jbeder/yaml-cpp#1040, fixed after 0.8). Such a
+// document is a bare null at the same position as the one before it.
+class ProgressCheck : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override { events_ = 0; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override {
+    ++events_;
+    null_mark_ = mark;
+  }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { ++events_; }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    ++events_;
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    ++events_;
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    ++events_;
+  }
+  void OnMapEnd() override {}
+
+  // After a document: true when it was a bare null at the same position as the previous one.
+  bool Stuck() {
+    const bool bare_null = events_ == 1 && !null_mark_.is_null();
+    const bool stuck = bare_null && last_null_pos_ == null_mark_.pos;
+    if (stuck) stuck_mark_ = null_mark_;
+    last_null_pos_ = bare_null ? null_mark_.pos : -1;
+    null_mark_ = YAML::Mark::null_mark();
+    return stuck;
+  }
+  // Where the parser stopped making progress; null_mark() before Stuck() returned true.
+  const YAML::Mark& stuck_mark() const { return stuck_mark_; }
+
+ private:
+  int events_ = 0;
+  YAML::Mark null_mark_ = YAML::Mark::null_mark();
+  YAML::Mark stuck_mark_ = YAML::Mark::null_mark();
+  int last_null_pos_ = -1;
+};
+
+// InvalidArgument naming the position where yaml-cpp would loop; OK when the stream ends.
+absl::Status CheckParserProgress(const std::string& yaml, absl::string_view file_label) {
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  ProgressCheck check;
+  // A real document consumes input, so a stream has at most one per byte (plus an empty last one).
+  for (size_t docs = 0; docs <= yaml.size() + 1; ++docs) {
+    if (!parser.HandleNextDocument(check)) return absl::OkStatus();
+    if (check.Stuck()) break;
+  }
+  const YAML::Mark& mark = check.stuck_mark();
+  if (mark.is_null()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file_label, ": YAML syntax error: unexpected flow indicator"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(file_label, ": line ", mark.line + 1, ", column ",
+                                                 mark.column + 1,
+                                                 ": YAML syntax error: unexpected flow indicator "
+                                                 "(',', ']' or '}') where a value should start"));
+}
+
 absl::StatusOr<ParsedManifests> ParseManifestsOrThrow(absl::string_view yaml,
                                                       absl::string_view file_label) {
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(yaml));
+    const std::string text(yaml);
+    if (absl::Status s = CheckParserProgress(text, file_label); !s.ok()) return s;
+    docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) {
       return absl::InvalidArgumentError(absl::StrCat(file_label, ": YAML syntax error: ", e.msg));

@@ -38,6 +38,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/agent_process.h"
+#include "tests/support/fake_kube_apiserver.h"
 #include "tests/support/name_server.h"
 #include "tests/support/test_datapath.h"
 #include "userspace/agent/cgroup.h"
@@ -314,11 +315,14 @@ class ControlPlaneTest : public ::testing::Test {
     metrics_port_ = PickListenPort();
     ASSERT_NE(port_, 0);
     ASSERT_NE(metrics_port_, 0);
-    auto p = AgentProcess::Start(
-        kControlBin,
-        {"--manifests", manifests_, "--listen", absl::StrCat("127.0.0.1:", port_), "--metrics-addr",
-         absl::StrCat("127.0.0.1:", metrics_port_)},
-        Log("control"));
+    std::vector<std::string> args = source_args_;
+    if (args.empty()) args = {"--manifests", manifests_};
+    for (std::string arg :
+         {std::string("--listen"), absl::StrCat("127.0.0.1:", port_), std::string("--metrics-addr"),
+          absl::StrCat("127.0.0.1:", metrics_port_)}) {
+      args.push_back(std::move(arg));
+    }
+    auto p = AgentProcess::Start(kControlBin, args, Log("control"));
     ASSERT_TRUE(p.ok()) << p.status();
     control_ = *std::move(p);
     ASSERT_TRUE(control_->WaitForLog("serving sockmesh.v1.ControlPlane on", kStartTimeout).ok())
@@ -418,6 +422,8 @@ class ControlPlaneTest : public ::testing::Test {
   TempDir tmp_;
   std::string home_;
   std::string manifests_;
+  // sockmesh-control's source flags; empty = --manifests manifests_.
+  std::vector<std::string> source_args_;
   int port_ = 0;
   int metrics_port_ = 0;
   std::unique_ptr<AgentProcess> control_;
@@ -611,7 +617,8 @@ TEST_F(ControlPlaneTest, HelpAndRefusals) {
   auto help = RunAgentToCompletion(kControlBin, {"--help"}, Log("help"));
   ASSERT_TRUE(help.ok()) << help.status();
   EXPECT_EQ(help->exit_code, 0);
-  for (const char* flag : {"--manifests", "--listen", "--metrics-addr"}) {
+  for (const char* flag : {"--manifests", "--kubernetes", "--kube-server", "--kube-token-file",
+                           "--kube-ca-file", "--listen", "--metrics-addr"}) {
     EXPECT_THAT(help->log, HasSubstr(flag));
   }
   auto agent_help = RunAgentToCompletion(kAgentBin, {"--help"}, Log("help"));
@@ -632,6 +639,98 @@ TEST_F(ControlPlaneTest, HelpAndRefusals) {
   ASSERT_TRUE(no_cp.ok()) << no_cp.status();
   EXPECT_EQ(no_cp->exit_code, 1);
   EXPECT_THAT(no_cp->log, HasSubstr("control plane at 127.0.0.1:1"));
+}
+
+}  // namespace
+}  // namespace sockmesh::testing
+
+namespace sockmesh::testing {
+namespace {
+
+// sockmesh-control following a (fake, HTTPS) Kubernetes API server with the explicit flags: the
+// listed Service and EndpointSlice reach an agent's kernel, then a watch MODIFIED event that
+// replaces the slice's endpoints moves new connections to the new backends only.
+TEST_F(ControlPlaneTest, FollowsKubernetesApiServer) {
+  const std::string vip = "127.10.214.1";
+  auto backends = StartBackends({"127.0.0.141", "127.0.0.142", "127.0.0.143", "127.0.0.144"});
+  ASSERT_TRUE(backends.ok()) << backends.status();
+  const int port = backends->port;
+  const std::string go_file = tmp_.path() + "/modify-now";
+  constexpr char kServices[] = "/api/v1/services";
+  constexpr char kSlices[] = "/apis/discovery.k8s.io/v1/endpointslices";
+  Json script;
+  script[kServices]["lists"] = {
+      {{"body", ListJson("ServiceList", "v1", "100",
+                         {ServiceJson("test", "web", vip, kVipPort, port, "90")})}}};
+  script[kServices]["watches"] = Json::array();
+  script[kSlices]["lists"] = {
+      {{"body", ListJson("EndpointSliceList", "discovery.k8s.io/v1", "100",
+                         {SliceJson("test", "web-abc12", "web", {"127.0.0.141", "127.0.0.142"},
+                                    port, "95")})}}};
+  // The first watch waits for the test's go-ahead, then moves the slice to two other backends.
+  Json modified = EventJson("MODIFIED", SliceJson("test", "web-abc12", "web",
+                                                  {"127.0.0.143", "127.0.0.144"}, port, "101"));
+  script[kSlices]["watches"] = {
+      {{"steps", {{{"wait_file", go_file}}, {{"event", modified}}}}, {"end", "hold"}}};
+  script["/api/v1/pods"]["lists"] = {{{"body", ListJson("PodList", "v1", "100", {})}}};
+  script["/api/v1/namespaces"]["lists"] = {{{"body", ListJson("NamespaceList", "v1", "100", {})}}};
+  absl::StatusOr<std::unique_ptr<FakeKubeApiServer>> api = FakeKubeApiServer::Start(script);
+  ASSERT_TRUE(api.ok()) << api.status();
+
+  source_args_ = {"--kube-server",     (*api)->url(),
+                  "--kube-token-file", (*api)->token_file().string(),
+                  "--kube-ca-file",    (*api)->ca_file().string()};
+  ASSERT_NO_FATAL_FAILURE(StartControlPlane());
+  ASSERT_TRUE(control_->WaitForLog("source: Kubernetes API at", kStartTimeout).ok())
+      << control_->Log();
+  // The agent's first ACK may be of the empty placeholder if it connects before the lists are
+  // in: wait for the version with the Service.
+  ASSERT_TRUE(control_->WaitForLog(": 1 services, 2 backends", kStartTimeout).ok())
+      << control_->Log();
+  Follower& f = followers_[0];
+  ASSERT_NO_FATAL_FAILURE(StartFollower(f));
+  WaitForStatus(
+      [&](const Json& s) {
+        const Json* a = Agent(s, f.name);
+        return a != nullptr && (*a)["status"] == "SYNCED" &&
+               (*a)["last_acked_version"] == s["current_version"];
+      },
+      kPropagateTimeout);
+  Tally before = DialFrom(f, vip, 20);
+  EXPECT_EQ(before.failed, 0) << before.first_failure;
+  EXPECT_EQ(before.backends, (std::set<std::string>{"127.0.0.141", "127.0.0.142"}));
+
+  size_t from = f.process->Log().size();
+  { std::ofstream(go_file) << "go"; }
+  absl::Status applied = f.process->WaitForLog("applied delta", kPropagateTimeout, from);
+  ASSERT_TRUE(applied.ok()) << applied << "\n" << control_->Log();
+  Tally after = DialFrom(f, vip, 20);
+  EXPECT_EQ(after.failed, 0) << after.first_failure;
+  EXPECT_EQ(after.backends, (std::set<std::string>{"127.0.0.143", "127.0.0.144"}));
+
+  // Every request carried the token from --kube-token-file.
+  for (const Json& request : (*api)->Requests()) {
+    EXPECT_EQ(request["authorization"], absl::StrCat("Bearer ", FakeKubeApiServer::kToken));
+  }
+}
+
+// The source flags are checked before anything starts, with messages naming them.
+TEST_F(ControlPlaneTest, SourceFlagsAreExclusive) {
+  auto run = RunAgentToCompletion(
+      kControlBin, {"--manifests", manifests_, "--kube-server", "https://127.0.0.1:1"},
+      Log("flags"));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_NE(run->exit_code, 0);
+  EXPECT_THAT(run->log, HasSubstr("--manifests"));
+  EXPECT_THAT(run->log, HasSubstr("--kube-server"));
+  run = RunAgentToCompletion(kControlBin, {"--listen", "127.0.0.1:0"}, Log("flags"));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_NE(run->exit_code, 0);
+  EXPECT_THAT(run->log, HasSubstr("no source"));
+  run = RunAgentToCompletion(kControlBin, {"--kube-server", "https://127.0.0.1:1"}, Log("flags"));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_NE(run->exit_code, 0);
+  EXPECT_THAT(run->log, HasSubstr("--kube-ca-file"));
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ Watch steps:
   {"event": {"type": "ADDED", "object": {...}}}   one event line
   {"raw": "text"}                                 bytes as they are (e.g. half an event)
   {"sleep_ms": N}
+  {"wait_file": "/path"}                           until the file exists (a test's go-ahead; 60 s)
 Ends: "close" ends the response properly; "drop" closes the connection without ending the chunked
 body (a dropped connection); "hold" keeps it open, sending nothing.
 
@@ -116,6 +117,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.chunk(step["raw"].encode())
             elif "sleep_ms" in step:
                 time.sleep(step["sleep_ms"] / 1000.0)
+            elif "wait_file" in step:
+                deadline = time.monotonic() + 60
+                while not os.path.exists(step["wait_file"]) and time.monotonic() < deadline:
+                    time.sleep(0.05)
         end = entry.get("end", "hold")
         if end == "close":
             self.wfile.write(b"0\r\n\r\n")

@@ -682,5 +682,20 @@ TEST_F(ManifestFileTest, ReadErrors) {
   EXPECT_THAT(read.status().message(), HasSubstr("big.yaml: file is larger than"));
 }
 
+// yaml-cpp 0.7's LoadAll() never returns on these (a null document per turn, memory growing);
+// the parser must refuse them at once. Found by tests/fuzz/manifest_parser_fuzz.
+TEST(SyntaxTest, StrayFlowIndicatorIsAnErrorNotAHang) {
+  for (std::string_view yaml :
+       {std::string_view(",\n"), std::string_view(", \"kind\": \"Service\"}\n"),
+        std::string_view("apiVersion: v1\n---\n, x\n")}) {
+    absl::StatusOr<ParsedManifests> parsed = Parse(yaml);
+    ASSERT_FALSE(parsed.ok()) << yaml;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(parsed.status().message(), HasSubstr("YAML syntax error")) << yaml;
+  }
+  // Empty documents are still fine.
+  EXPECT_TRUE(Parse("---\n---\n...\n").ok());
+}
+
 }  // namespace
 }  // namespace sockmesh::sources

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "control_plane/server/desired_state_source.h"
+
+#include <utility>
+
+#include "absl/strings/str_join.h"
+#include "userspace/log/log.h"
+
+namespace sockmesh::cp {
+namespace {
+
+namespace k8s = sockmesh::sources::kubernetes;
+
+constexpr char kLog[] = "control";
+
+// Publishes `next` and logs the new version when it is one.
+void Publish(model::DesiredState next, VersionedState& state, ControlMetrics& metrics) {
+  bool changed = state.Update(std::move(next));
+  StateVersion current = state.Current();
+  metrics.SetState(current.version, current.state->size(), BackendCount(*current.state));
+  if (changed) {
+    log::Info(kLog, "version ", current.version, ": ", current.state->size(), " services, ",
+              BackendCount(*current.state), " backends");
+  }
+}
+
+}  // namespace
+
+size_t BackendCount(const model::DesiredState& state) {
+  size_t n = 0;
+  for (const auto& [frontend, entry] : state) n += entry.backends.size();
+  return n;
+}
+
+absl::StatusOr<std::unique_ptr<ManifestDirectorySource>> ManifestDirectorySource::Create(
+    const std::filesystem::path& dir) {
+  absl::StatusOr<sources::ManifestWatcher> watcher = sources::ManifestWatcher::Create(dir);
+  if (!watcher.ok()) return watcher.status();
+  return std::unique_ptr<ManifestDirectorySource>(
+      new ManifestDirectorySource(dir, *std::move(watcher)));
+}
+
+ManifestDirectorySource::ManifestDirectorySource(std::filesystem::path dir,
+                                                 sources::ManifestWatcher watcher)
+    : manifests_(std::move(dir)), watcher_(std::move(watcher)) {}
+
+void ManifestDirectorySource::WaitAndPublish(absl::Duration timeout, VersionedState& state,
+                                             ControlMetrics& metrics) {
+  if (!loaded_) {
+    loaded_ = true;
+    Reload(state, metrics);
+    return;
+  }
+  absl::StatusOr<bool> changed = watcher_->WaitForChange(timeout);
+  if (!changed.ok()) {
+    log::Warn(kLog, "manifest watch: ", changed.status().message(), "; watching again");
+    absl::SleepFor(absl::Seconds(1));
+    auto again = sources::ManifestWatcher::Create(manifests_.dir());
+    if (again.ok()) watcher_ = *std::move(again);
+    return;
+  }
+  if (*changed) Reload(state, metrics);
+}
+
+// Broken files keep their last good parse (see ManifestDirectory), so a typo never withdraws
+// services from the agents.
+void ManifestDirectorySource::Reload(VersionedState& state, ControlMetrics& metrics) {
+  absl::StatusOr<sources::ReloadResult> reload = manifests_.Reload();
+  if (!reload.ok()) {
+    metrics.RecordSourceError();
+    log::Error(kLog, "cannot read manifests: ", reload.status().message(),
+               "; the current version stays");
+    return;
+  }
+  for (const std::string& note : reload->notes) log::Info("manifests", note);
+  for (const std::string& error : reload->errors) log::Error("manifests", error);
+  if (!reload->errors.empty()) metrics.RecordSourceError();
+  if (!reload->changed_files.empty()) {
+    log::Info("manifests", "changed: ", absl::StrJoin(reload->changed_files, ", "));
+  }
+  Publish(std::move(reload->state), state, metrics);
+}
+
+absl::StatusOr<std::unique_ptr<KubernetesApiSource>> KubernetesApiSource::Start(
+    k8s::KubeApiConfig config) {
+  absl::StatusOr<std::unique_ptr<k8s::KubernetesSource>> source =
+      k8s::KubernetesSource::Start(std::move(config), {});
+  if (!source.ok()) return source.status();
+  return std::unique_ptr<KubernetesApiSource>(new KubernetesApiSource(*std::move(source)));
+}
+
+void KubernetesApiSource::WaitAndPublish(absl::Duration timeout, VersionedState& state,
+                                         ControlMetrics& metrics) {
+  k8s::Snapshot snapshot = source_->cache().WaitForChange(seen_, timeout);
+  // Failed lists and watches are retried by the source; say so once per failure, or an
+  // unreachable or refusing API server would look like an empty cluster.
+  for (const auto& [kind, stats] : source_->stats()) {
+    uint64_t& reported = reported_failures_[kind];
+    if (stats.failures > reported) {
+      metrics.RecordSourceError();
+      log::Warn("kubernetes", k8s::ObjectKindName(kind), " list/watch failed: ", stats.last_error,
+                "; retrying");
+      reported = stats.failures;
+    }
+  }
+  if (snapshot.version == seen_) return;  // nothing new yet (or not listed yet: version 0)
+  seen_ = snapshot.version;
+  // The cache repeats its errors in every snapshot until they are fixed: log them when they
+  // change, count every published snapshot that has any, as the manifests source does per reload.
+  if (!snapshot.errors.empty()) metrics.RecordSourceError();
+  if (snapshot.errors != last_errors_) {
+    for (const std::string& error : snapshot.errors) log::Error("kubernetes", error);
+    if (snapshot.errors.empty() && !last_errors_.empty()) {
+      log::Info("kubernetes", "all objects valid again");
+    }
+    last_errors_ = snapshot.errors;
+  }
+  Publish(std::move(snapshot.state), state, metrics);
+}
+
+}  // namespace sockmesh::cp

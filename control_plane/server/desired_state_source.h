@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// Where sockmesh-control's desired state comes from: a manifests directory (standalone mode) or
+// the Kubernetes API. The server loop only asks a source to wait for its next change and publish
+// it, so both modes share one path into VersionedState, the metrics and the logs.
+#ifndef SOCKMESH_CONTROL_PLANE_SERVER_DESIRED_STATE_SOURCE_H_
+#define SOCKMESH_CONTROL_PLANE_SERVER_DESIRED_STATE_SOURCE_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "control_plane/server/control_metrics.h"
+#include "control_plane/server/versioned_state.h"
+#include "control_plane/sources/kubernetes/kubernetes_source.h"
+#include "control_plane/sources/manifest_directory.h"
+
+namespace sockmesh::cp {
+
+class DesiredStateSource {
+ public:
+  virtual ~DesiredStateSource() = default;
+
+  // Waits up to `timeout` for the source to change; on a change publishes the new state into
+  // `state`, logs errors and counts them in `metrics`. Short timeouts keep a stop request prompt.
+  virtual void WaitAndPublish(absl::Duration timeout, VersionedState& state,
+                              ControlMetrics& metrics) = 0;
+};
+
+// A directory of manifests, reloaded on inotify events. The first call publishes the directory's
+// content at once, so the first version agents see is not the empty placeholder.
+class ManifestDirectorySource : public DesiredStateSource {
+ public:
+  static absl::StatusOr<std::unique_ptr<ManifestDirectorySource>> Create(
+      const std::filesystem::path& dir);
+  void WaitAndPublish(absl::Duration timeout, VersionedState& state,
+                      ControlMetrics& metrics) override;
+
+ private:
+  ManifestDirectorySource(std::filesystem::path dir, sources::ManifestWatcher watcher);
+  void Reload(VersionedState& state, ControlMetrics& metrics);
+
+  sources::ManifestDirectory manifests_;
+  std::optional<sources::ManifestWatcher> watcher_;
+  bool loaded_ = false;
+};
+
+// The Kubernetes API (list+watch of Services and EndpointSlices). Nothing is published until both
+// kinds have been listed once (the cache's version 0), so agents never get Services without their
+// backends.
+class KubernetesApiSource : public DesiredStateSource {
+ public:
+  static absl::StatusOr<std::unique_ptr<KubernetesApiSource>> Start(
+      sources::kubernetes::KubeApiConfig config);
+  void WaitAndPublish(absl::Duration timeout, VersionedState& state,
+                      ControlMetrics& metrics) override;
+
+ private:
+  explicit KubernetesApiSource(std::unique_ptr<sources::kubernetes::KubernetesSource> source)
+      : source_(std::move(source)) {}
+
+  std::unique_ptr<sources::kubernetes::KubernetesSource> source_;
+  uint64_t seen_ = 0;
+  std::vector<std::string> last_errors_;  // logged again only when they change
+  std::map<sources::kubernetes::ObjectKind, uint64_t> reported_failures_;
+};
+
+size_t BackendCount(const model::DesiredState& state);
+
+}  // namespace sockmesh::cp
+
+#endif  // SOCKMESH_CONTROL_PLANE_SERVER_DESIRED_STATE_SOURCE_H_
