@@ -92,16 +92,11 @@ absl::StatusOr<std::unique_ptr<KubernetesApiSource>> KubernetesApiSource::Start(
 void KubernetesApiSource::WaitAndPublish(absl::Duration timeout, VersionedState& state,
                                          ControlMetrics& metrics) {
   k8s::Snapshot snapshot = source_->cache().WaitForChange(seen_, timeout);
-  // Failed lists and watches are retried by the source; say so once per failure, or an
-  // unreachable or refusing API server would look like an empty cluster.
+  // Failed lists and watches are logged and retried by the source itself; count them too, or an
+  // unreachable or refusing API server would look like an empty cluster on the dashboards.
   for (const auto& [kind, stats] : source_->stats()) {
-    uint64_t& reported = reported_failures_[kind];
-    if (stats.failures > reported) {
-      metrics.RecordSourceError();
-      log::Warn("kubernetes", k8s::ObjectKindName(kind), " list/watch failed: ", stats.last_error,
-                "; retrying");
-      reported = stats.failures;
-    }
+    uint64_t& counted = counted_failures_[kind];
+    for (; counted < stats.failures; ++counted) metrics.RecordSourceError();
   }
   if (snapshot.version == seen_) return;  // nothing new yet (or not listed yet: version 0)
   seen_ = snapshot.version;

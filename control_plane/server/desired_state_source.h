@@ -67,7 +67,7 @@ class KubernetesApiSource : public DesiredStateSource {
   std::unique_ptr<sources::kubernetes::KubernetesSource> source_;
   uint64_t seen_ = 0;
   std::vector<std::string> last_errors_;  // logged again only when they change
-  std::map<sources::kubernetes::ObjectKind, uint64_t> reported_failures_;
+  std::map<sources::kubernetes::ObjectKind, uint64_t> counted_failures_;
 };
 
 size_t BackendCount(const model::DesiredState& state);
