@@ -661,7 +661,9 @@ TEST_F(ControlPlaneTest, FollowsKubernetesApiServer) {
   Json script;
   script[kServices]["lists"] = {
       {{"body", ListJson("ServiceList", "v1", "100",
-                         {ServiceJson("test", "web", vip, kVipPort, port, "90")})}}};
+                         {ServiceJson("test", "web", vip, kVipPort, port, "90"),
+                          // Rejected alone: logged and counted, the valid objects still apply.
+                          ServiceJson("test", "broken", "10.96.300.1", kVipPort, port, "91")})}}};
   script[kServices]["watches"] = Json::array();
   script[kSlices]["lists"] = {
       {{"body", ListJson("EndpointSliceList", "discovery.k8s.io/v1", "100",
@@ -707,6 +709,12 @@ TEST_F(ControlPlaneTest, FollowsKubernetesApiServer) {
   Tally after = DialFrom(f, vip, 20);
   EXPECT_EQ(after.failed, 0) << after.first_failure;
   EXPECT_EQ(after.backends, (std::set<std::string>{"127.0.0.143", "127.0.0.144"}));
+
+  EXPECT_THAT(control_->Log(), HasSubstr("Service test/broken")) << control_->Log();
+  std::string metrics = Scrape(metrics_port_);
+  std::optional<double> errors = MetricValue(metrics, "sockmesh_control_source_errors_total");
+  ASSERT_TRUE(errors.has_value()) << metrics;
+  EXPECT_GE(*errors, 1) << metrics;
 
   // Every request carried the token from --kube-token-file.
   for (const Json& request : (*api)->Requests()) {
