@@ -24,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "userspace/agent/cgroup.h"
+#include "userspace/agent/datapath.h"
 #include "userspace/sys/errno_status.h"
 
 namespace sockmesh::testing {
@@ -34,6 +35,7 @@ namespace fs = std::filesystem;
 constexpr char kIpBin[] = "/usr/sbin/ip";
 constexpr char kNetnsPrefix[] = "smn-";
 constexpr char kCgroupPrefix[] = "sockmesh-mn-";
+constexpr char kInstancePrefix[] = "mn-";
 constexpr char kSubnet[] = "10.123.0.";
 constexpr char kControlIp[] = "10.123.0.2";
 constexpr absl::Duration kStartTimeout = absl::Seconds(20);
@@ -54,21 +56,28 @@ void RunIpQuietly(const std::vector<std::string>& args) {
   (void)RunAgentToCompletion(kIpBin, args, "/dev/null", "", absl::Seconds(10));
 }
 
-// Removes what crashed runs of dead processes left: their namespaces (the veths and the bridge go
-// with them) and their empty cgroups. Namespaces of live processes (a concurrent run) are kept.
+// Removes what crashed runs of dead processes left: their pin instances (which detaches their
+// programs), their empty cgroups and their namespaces (the veths and the bridge go with them).
+// What belongs to live processes (a concurrent run) is kept.
 void SweepStale() {
   std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/sys/fs/bpf/sockmesh", ec)) {
+    std::string name = entry.path().filename().string();
+    pid_t pid = OwnerPid(name, kInstancePrefix);
+    if (pid != 0 && !PidAlive(pid)) (void)agent::CleanupInstance("/sys/fs/bpf", name);
+  }
+  absl::StatusOr<std::string> mount = agent::FindCgroup2Mount();
+  if (mount.ok()) {
+    for (const auto& entry : fs::directory_iterator(*mount, ec)) {
+      std::string name = entry.path().filename().string();
+      pid_t pid = OwnerPid(name, kCgroupPrefix);
+      if (pid != 0 && !PidAlive(pid)) ::rmdir(entry.path().c_str());
+    }
+  }
   for (const auto& entry : fs::directory_iterator("/run/netns", ec)) {
     std::string name = entry.path().filename().string();
     pid_t pid = OwnerPid(name, kNetnsPrefix);
     if (pid != 0 && !PidAlive(pid)) RunIpQuietly({"netns", "del", name});
-  }
-  absl::StatusOr<std::string> mount = agent::FindCgroup2Mount();
-  if (!mount.ok()) return;
-  for (const auto& entry : fs::directory_iterator(*mount, ec)) {
-    std::string name = entry.path().filename().string();
-    pid_t pid = OwnerPid(name, kCgroupPrefix);
-    if (pid != 0 && !PidAlive(pid)) ::rmdir(entry.path().c_str());
   }
 }
 
@@ -152,7 +161,7 @@ absl::Status MultiNode::Build() {
     node->name = absl::StrCat("node-", i);
     node->netns = absl::StrCat(prefix_, "-", i);
     node->ip = absl::StrCat(kSubnet, 10 + i);
-    node->instance = absl::StrCat("mn-", ::getpid(), "-", i);
+    node->instance = absl::StrCat(kInstancePrefix, ::getpid(), "-", i);
     // Not sockmesh-test-*: ScopedCgroup::Create() in another test removes empty ones of those,
     // and a node's cgroup is empty whenever no client runs on it.
     std::string cgroup = absl::StrCat(*mount, "/", kCgroupPrefix, ::getpid(), "-", i);
