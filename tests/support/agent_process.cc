@@ -2,6 +2,7 @@
 #include "tests/support/agent_process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -31,8 +32,8 @@ int ExitCode(int status) {
 
 // Only async-signal-safe calls from here on: the parent has other threads (backends, gtest), and
 // a lock one of them held at fork() time would never be released in the child.
-[[noreturn]] void ExecChild(pid_t parent, int log_fd, int null_fd, int procs_fd, const char* binary,
-                            char* const argv[]) {
+[[noreturn]] void ExecChild(pid_t parent, int log_fd, int null_fd, int procs_fd, int netns_fd,
+                            const char* binary, char* const argv[]) {
   // Dies with the test: a crashed test must not leave an agent holding its cgroup.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(126);  // the parent died before prctl took effect
@@ -49,6 +50,11 @@ int ExitCode(int status) {
     (void)!::write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
     ::_exit(125);
   }
+  if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) {
+    static constexpr char kMsg[] = "agent_process: cannot enter the requested network namespace\n";
+    (void)!::write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+    ::_exit(124);
+  }
   ::execv(binary, argv);
   static constexpr char kMsg[] = "agent_process: execv failed\n";
   (void)!::write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
@@ -59,7 +65,7 @@ int ExitCode(int status) {
 
 absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(
     const std::string& binary, const std::vector<std::string>& args, const std::string& log_path,
-    const std::string& cgroup) {
+    const std::string& cgroup, int netns_fd) {
   // Everything the child needs is prepared before fork(), see ExecChild().
   sys::UniqueFd log_fd(
       ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
@@ -92,7 +98,8 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(
   pid_t pid = ::fork();
   if (pid < 0) return sys::ErrnoToStatus(errno, "fork");
   if (pid == 0) {
-    ExecChild(parent, log_fd.get(), null_fd.get(), procs_fd.get(), binary.c_str(), argv.data());
+    ExecChild(parent, log_fd.get(), null_fd.get(), procs_fd.get(), netns_fd, binary.c_str(),
+              argv.data());
   }
   return std::unique_ptr<AgentProcess>(new AgentProcess(pid, log_path));
 }
@@ -176,9 +183,10 @@ absl::StatusOr<int> AgentProcess::Kill() {
 absl::StatusOr<AgentRun> RunAgentToCompletion(const std::string& binary,
                                               const std::vector<std::string>& args,
                                               const std::string& log_path,
-                                              const std::string& cgroup, absl::Duration timeout) {
+                                              const std::string& cgroup, absl::Duration timeout,
+                                              int netns_fd) {
   absl::StatusOr<std::unique_ptr<AgentProcess>> p =
-      AgentProcess::Start(binary, args, log_path, cgroup);
+      AgentProcess::Start(binary, args, log_path, cgroup, netns_fd);
   if (!p.ok()) return p.status();
   absl::StatusOr<int> code = (*p)->Wait(timeout);
   if (!code.ok()) return code.status();  // the destructor kills it

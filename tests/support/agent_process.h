@@ -27,11 +27,14 @@ class AgentProcess {
  public:
   // Runs `binary` with `args` (argv[1..]); creates or truncates `log_path`. A non-empty `cgroup`
   // (a cgroup v2 directory) is where the child moves itself before exec: a test that has joined
-  // the cgroup it balances can still run the agent outside it, as a real node would.
+  // the cgroup it balances can still run the agent outside it, as a real node would. A
+  // non-negative `netns_fd` (an open network namespace) is the namespace the child enters before
+  // exec, so its sockets (gRPC to the control plane, listeners) live on that "node" only.
   static absl::StatusOr<std::unique_ptr<AgentProcess>> Start(const std::string& binary,
                                                              const std::vector<std::string>& args,
                                                              const std::string& log_path,
-                                                             const std::string& cgroup = "");
+                                                             const std::string& cgroup = "",
+                                                             int netns_fd = -1);
   ~AgentProcess();
   AgentProcess(const AgentProcess&) = delete;
   AgentProcess& operator=(const AgentProcess&) = delete;
@@ -73,12 +76,10 @@ struct AgentRun {
   std::string log;
 };
 // Runs `binary` with `args` until it exits (killed after `timeout`), logging to `log_path`;
-// `cgroup` as for AgentProcess::Start().
-absl::StatusOr<AgentRun> RunAgentToCompletion(const std::string& binary,
-                                              const std::vector<std::string>& args,
-                                              const std::string& log_path,
-                                              const std::string& cgroup = "",
-                                              absl::Duration timeout = absl::Seconds(30));
+// `cgroup` and `netns_fd` as for AgentProcess::Start().
+absl::StatusOr<AgentRun> RunAgentToCompletion(
+    const std::string& binary, const std::vector<std::string>& args, const std::string& log_path,
+    const std::string& cgroup = "", absl::Duration timeout = absl::Seconds(30), int netns_fd = -1);
 
 }  // namespace sockmesh::testing
 
