@@ -40,8 +40,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sockmesh/consts.h"
+#include "tests/support/manifest_files.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/name_server.h"
 #include "tests/support/scoped_cgroup.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_datapath.h"
 #include "userspace/agent/cgroup.h"
 #include "userspace/bpf/typed_map.h"
@@ -66,28 +69,6 @@ constexpr uint16_t kUdpPort = 9000;
 constexpr absl::Duration kStartTimeout = absl::Seconds(30);
 // inotify + 200 ms debounce + one 250 ms wait slice, with plenty of slack for a loaded machine.
 constexpr absl::Duration kReloadTimeout = absl::Seconds(15);
-
-// A private directory under /tmp for manifests and logs, removed with everything in it unless
-// SOCKMESH_KEEP_TEST_DIRS is set (to read the agents' logs after a run).
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sockmesh-agent-test-XXXXXX";
-    if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty() && std::getenv("SOCKMESH_KEEP_TEST_DIRS") == nullptr) {
-      fs::remove_all(path_, ec);
-    }
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string PinDir(const std::string& instance) {
   return absl::StrCat(kBpffs, "/sockmesh/", instance);
@@ -302,67 +283,6 @@ Tally DialUdpTimes(const std::string& vip, uint16_t port, int n) {
 
 std::set<std::string> AsSet(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
 
-// Writes through a dot-file and a rename, as editors and ConfigMap volumes do, so the agent never
-// reads half a file (the directory reader skips dot-files).
-void WriteManifest(const std::string& dir, const std::string& name, const std::string& content) {
-  std::string tmp = absl::StrCat(dir, "/.", name, ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    ASSERT_TRUE(out.good()) << "cannot write " << tmp;
-  }
-  std::error_code ec;
-  fs::rename(tmp, absl::StrCat(dir, "/", name), ec);
-  ASSERT_FALSE(ec) << "rename " << tmp << ": " << ec.message();
-}
-
-// GET /metrics over a plain socket; returns the body ("" on failure).
-std::string Scrape(uint16_t port) {
-  sys::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return "";
-  timeval tv{.tv_sec = 5, .tv_usec = 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return "";
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0) return "";
-  std::string response;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd.get(), buf, sizeof(buf), 0)) > 0) response.append(buf, n);
-  size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
-}
-
-// The value of the sample whose name-and-labels are exactly `series`; nullopt when absent.
-std::optional<double> MetricValue(const std::string& text, const std::string& series) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (absl::StartsWith(line, series + " ")) {
-      return std::strtod(line.c_str() + series.size(), nullptr);
-    }
-  }
-  return std::nullopt;
-}
-
-// The process's own cgroup v2 directory (from /proc/self/cgroup).
-std::string CurrentCgroup() {
-  absl::StatusOr<std::string> mount = agent::FindCgroup2Mount();
-  std::ifstream in("/proc/self/cgroup");
-  std::string line;
-  while (mount.ok() && std::getline(in, line)) {
-    if (absl::StartsWith(line, "0::")) return *mount + line.substr(3);
-  }
-  return "";
-}
-
 // A second cgroup for one test. Not named sockmesh-test-*: ScopedCgroup::Create() removes every
 // empty cgroup with that prefix, which this one is.
 class ExtraCgroup {
@@ -457,7 +377,7 @@ class AgentProcessTest : public ::testing::Test {
     return run.ok() ? *run : AgentRun{};
   }
 
-  TempDir tmp_;
+  TempDir tmp_{"sockmesh-agent-test"};
   std::string home_cgroup_;
   std::optional<ScopedCgroup> cgroup_;
   std::string instance_;

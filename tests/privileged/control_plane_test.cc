@@ -39,7 +39,10 @@
 #include "nlohmann/json.hpp"
 #include "tests/support/agent_process.h"
 #include "tests/support/fake_kube_apiserver.h"
+#include "tests/support/manifest_files.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/name_server.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_datapath.h"
 #include "userspace/agent/cgroup.h"
 #include "userspace/sys/unique_fd.h"
@@ -65,37 +68,6 @@ constexpr uint16_t kVipPort = 80;
 constexpr absl::Duration kStartTimeout = absl::Seconds(20);
 // inotify + 200 ms debounce + a push and an ACK, with slack for a loaded machine.
 constexpr absl::Duration kPropagateTimeout = absl::Seconds(10);
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sockmesh-cp-test-XXXXXX";
-    if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty() && std::getenv("SOCKMESH_KEEP_TEST_DIRS") == nullptr) {
-      fs::remove_all(path_, ec);
-    }
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-// The process's own cgroup v2 directory (from /proc/self/cgroup).
-std::string CurrentCgroup() {
-  absl::StatusOr<std::string> mount = agent::FindCgroup2Mount();
-  std::ifstream in("/proc/self/cgroup");
-  std::string line;
-  while (mount.ok() && std::getline(in, line)) {
-    if (absl::StartsWith(line, "0::")) return *mount + line.substr(3);
-  }
-  return "";
-}
 
 // Moves this whole process (every thread) into `cgroup`.
 bool MoveTo(const std::string& cgroup) {
@@ -127,53 +99,11 @@ class TestCgroup {
   std::string path_;
 };
 
-void WriteManifest(const std::string& dir, const std::string& name, const std::string& content) {
-  std::string tmp = absl::StrCat(dir, "/.", name, ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    ASSERT_TRUE(out.good()) << "cannot write " << tmp;
-  }
-  std::error_code ec;
-  fs::rename(tmp, absl::StrCat(dir, "/", name), ec);
-  ASSERT_FALSE(ec) << "rename " << tmp << ": " << ec.message();
-}
-
 // A Service with one TCP port and its EndpointSlice, in one file.
 std::string ServiceYaml(const std::string& name, const std::string& vip,
                         const std::vector<std::string>& endpoints, uint16_t target_port,
                         const std::string& algorithm = "random") {
-  std::string list;
-  for (const std::string& ip : endpoints) absl::StrAppend(&list, "  - addresses: [\"", ip, "\"]\n");
-  return absl::Substitute(R"(apiVersion: v1
-kind: Service
-metadata:
-  name: $0
-  namespace: test
-  annotations:
-    sockmesh.io/lb-algorithm: $4
-spec:
-  clusterIP: $1
-  ports:
-    - name: tcp
-      port: $2
-      targetPort: tcp
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: $0-1
-  namespace: test
-  labels:
-    kubernetes.io/service-name: $0
-addressType: IPv4
-endpoints:
-$5ports:
-  - name: tcp
-    port: $3
-    protocol: TCP
-)",
-                          name, vip, kVipPort, target_port, algorithm, list);
+  return OneTcpServiceYaml(name, vip, kVipPort, endpoints, target_port, algorithm);
 }
 
 // TCP NameServers (they answer with their IP) on one port.
@@ -214,39 +144,6 @@ struct Tally {
     }
   }
 };
-
-// GET /metrics over a plain socket; returns the body ("" on failure).
-std::string Scrape(int port) {
-  sys::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return "";
-  timeval tv{.tv_sec = 5, .tv_usec = 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return "";
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0) return "";
-  std::string response;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd.get(), buf, sizeof(buf), 0)) > 0) response.append(buf, n);
-  size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
-}
-
-// The value of the sample whose name-and-labels are exactly `series`; nullopt when absent.
-std::optional<double> MetricValue(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, series + " ")) {
-      return std::strtod(line.c_str() + series.size(), nullptr);
-    }
-  }
-  return std::nullopt;
-}
 
 // A free TCP port on 127.0.0.1 below the ephemeral range (32768+). Port 0 is not good enough for
 // civetweb (the metrics server): after a few suite runs the loopback ephemeral range is full of
@@ -419,7 +316,7 @@ class ControlPlaneTest : public ::testing::Test {
     return out;
   }
 
-  TempDir tmp_;
+  TempDir tmp_{"sockmesh-cp-test"};
   std::string home_;
   std::string manifests_;
   // sockmesh-control's source flags; empty = --manifests manifests_.

@@ -27,7 +27,10 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/agent_process.h"
+#include "tests/support/manifest_files.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/name_server.h"
+#include "tests/support/temp_dir.h"
 
 #if !defined(SOCKMESH_AGENT_BIN) || !defined(SOCKMESH_CONTROL_BIN) || !defined(SOCKMESH_CTL_BIN)
 #error \
@@ -51,73 +54,11 @@ constexpr uint16_t kBackendPort = 8080;
 // inotify + debounce + a push over the veths and an ACK, with slack for a loaded machine.
 constexpr absl::Duration kPropagateTimeout = absl::Seconds(10);
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sockmesh-mn-test-XXXXXX";
-    if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty() && std::getenv("SOCKMESH_KEEP_TEST_DIRS") == nullptr) {
-      fs::remove_all(path_, ec);
-    }
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-void WriteManifest(const std::string& dir, const std::string& name, const std::string& content) {
-  std::string tmp = absl::StrCat(dir, "/.", name, ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    ASSERT_TRUE(out.good()) << "cannot write " << tmp;
-  }
-  std::error_code ec;
-  fs::rename(tmp, absl::StrCat(dir, "/", name), ec);
-  ASSERT_FALSE(ec) << "rename " << tmp << ": " << ec.message();
-}
-
 // A Service with one TCP port and its EndpointSlice, in one file.
 std::string ServiceYaml(const std::string& name, const std::string& vip,
                         const std::vector<std::string>& endpoints,
                         const std::string& algorithm = "random") {
-  std::string list;
-  for (const std::string& ip : endpoints) absl::StrAppend(&list, "  - addresses: [\"", ip, "\"]\n");
-  return absl::Substitute(R"(apiVersion: v1
-kind: Service
-metadata:
-  name: $0
-  namespace: test
-  annotations:
-    sockmesh.io/lb-algorithm: $4
-spec:
-  clusterIP: $1
-  ports:
-    - name: tcp
-      port: $2
-      targetPort: tcp
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: $0-1
-  namespace: test
-  labels:
-    kubernetes.io/service-name: $0
-addressType: IPv4
-endpoints:
-$5ports:
-  - name: tcp
-    port: $3
-    protocol: TCP
-)",
-                          name, vip, kVipPort, kBackendPort, algorithm, list);
+  return OneTcpServiceYaml(name, vip, kVipPort, endpoints, kBackendPort, algorithm);
 }
 
 uint32_t Mask(const std::vector<int>& nodes) {
@@ -254,7 +195,7 @@ class MultiNodeTest : public ::testing::Test {
     }
   }
 
-  TempDir tmp_;
+  TempDir tmp_{"sockmesh-mn-test"};
   std::string manifests_;
   std::unique_ptr<MultiNode> mn_;
   std::vector<std::unique_ptr<NameServer>> backends_;

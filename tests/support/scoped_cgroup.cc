@@ -47,6 +47,12 @@ void RemoveStale(const std::string& mount) {
 
 }  // namespace
 
+std::string CurrentCgroup() {
+  absl::StatusOr<std::string> mount = agent::FindCgroup2Mount();
+  if (!mount.ok()) return "";
+  return CurrentCgroup(*mount).value_or("");
+}
+
 absl::StatusOr<ScopedCgroup> ScopedCgroup::Create() {
   static std::atomic<int> counter{0};
   absl::StatusOr<std::string> mount = agent::FindCgroup2Mount();

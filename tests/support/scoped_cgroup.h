@@ -32,6 +32,9 @@ class ScopedCgroup {
   bool joined_ = false;
 };
 
+// This process's cgroup v2 directory (absolute, from /proc/self/cgroup); "" when unknown.
+std::string CurrentCgroup();
+
 }  // namespace sockmesh::testing
 
 #endif  // SOCKMESH_TESTS_SUPPORT_SCOPED_CGROUP_H_
