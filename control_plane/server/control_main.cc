@@ -2,7 +2,6 @@
 // sockmesh-control: reads the desired state from a source (a manifests directory or the Kubernetes
 // API) and streams versions of it to every sockmesh-agent started with --control-plane.
 #include <grpcpp/grpcpp.h>
-#include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -16,6 +15,7 @@
 #include "control_plane/server/versioned_state.h"
 #include "control_plane/sources/kubernetes/in_cluster_config.h"
 #include "userspace/log/log.h"
+#include "userspace/sys/stop_signal.h"
 
 namespace {
 
@@ -26,18 +26,6 @@ namespace k8s = sockmesh::sources::kubernetes;
 constexpr char kLog[] = "control";
 // How long one wait for source changes lasts, so a stop request is seen promptly.
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(250);
-
-std::atomic<bool> g_stop{false};
-
-void OnSignal(int) { g_stop = true; }
-
-void InstallSignalHandlers() {
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-}
 
 }  // namespace
 
@@ -97,7 +85,7 @@ int main(int argc, char** argv) {
   log::Level level;
   log::ParseLevel(log_level, &level);
   log::SetMinLevel(level);
-  InstallSignalHandlers();
+  const std::atomic<bool>& stop = sockmesh::sys::InstallStopSignalHandlers();
 
   absl::StatusOr<std::unique_ptr<cp::ControlMetrics>> metrics =
       cp::ControlMetrics::Create(metrics_addr);
@@ -155,7 +143,7 @@ int main(int argc, char** argv) {
   log::Info(kLog, "serving sockmesh.v1.ControlPlane on ", listen.substr(0, listen.rfind(':')), ":",
             port);
 
-  while (!g_stop.load()) source->WaitAndPublish(kWaitSlice, state, **metrics);
+  while (!stop.load()) source->WaitAndPublish(kWaitSlice, state, **metrics);
   log::Info(kLog, "stopping; agents keep their last good state");
   service.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

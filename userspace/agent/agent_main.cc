@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 // sockmesh-agent: the node agent.
-#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -10,22 +9,7 @@
 
 #include "userspace/agent/agent.h"
 #include "userspace/log/log.h"
-
-namespace {
-
-std::atomic<bool> g_stop{false};
-
-void OnSignal(int) { g_stop = true; }
-
-void InstallSignalHandlers() {
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-}
-
-}  // namespace
+#include "userspace/sys/stop_signal.h"
 
 int main(int argc, char** argv) {
   using sockmesh::agent::AgentOptions;
@@ -145,14 +129,14 @@ int main(int argc, char** argv) {
   opts.short_circuit_require_back_pressure = short_circuit == "auto";
   opts.short_circuit_probe_timeout = absl::Milliseconds(probe_timeout_ms);
 
-  InstallSignalHandlers();
+  const std::atomic<bool>& stop = sockmesh::sys::InstallStopSignalHandlers();
   absl::StatusOr<std::unique_ptr<sockmesh::agent::Agent>> agent =
       sockmesh::agent::Agent::Start(opts);
   if (!agent.ok()) {
     log::Error("agent", agent.status().message());
     return 1;
   }
-  absl::Status s = (*agent)->Run(g_stop);
+  absl::Status s = (*agent)->Run(stop);
   if (!s.ok()) {
     log::Error("agent", s.message());
     return 1;
