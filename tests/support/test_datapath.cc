@@ -58,27 +58,4 @@ uint64_t TestDatapath::Counter(int index) {
   return c.ok() ? (*c)[static_cast<size_t>(index)] : ~0ULL;
 }
 
-model::Backend MakeBackend(const std::string& ip, uint16_t port, uint32_t weight) {
-  return model::Backend{.address = *model::IpAddress::Parse(ip), .port = port, .weight = weight};
-}
-
-model::ServiceEntry MakeService(const std::string& vip, uint16_t port, model::Protocol protocol,
-                                std::vector<model::Backend> backends,
-                                model::LbAlgorithm algorithm) {
-  std::sort(backends.begin(), backends.end());
-  model::ServiceEntry e;
-  e.namespace_name = "test";
-  e.service_name = "svc";
-  e.frontend =
-      model::Frontend{.vip = *model::IpAddress::Parse(vip), .port = port, .protocol = protocol};
-  e.algorithm = algorithm;
-  e.backends = std::move(backends);
-  return e;
-}
-
-void AddService(model::DesiredState& state, model::ServiceEntry entry) {
-  model::Frontend f = entry.frontend;
-  state[f] = std::move(entry);
-}
-
 }  // namespace sockmesh::testing

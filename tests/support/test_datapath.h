@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "control_plane/model/service_model.h"
+#include "tests/support/model_builders.h"
 #include "tests/support/scoped_cgroup.h"
 #include "userspace/agent/datapath.h"
 #include "userspace/agent/map_sync.h"
@@ -46,13 +47,6 @@ class TestDatapath {
 
 // A unique datapath instance name for this process ("test-<pid>-<n>").
 std::string UniqueInstanceName();
-
-// Model builders for tests.
-model::Backend MakeBackend(const std::string& ip, uint16_t port, uint32_t weight = 1);
-model::ServiceEntry MakeService(const std::string& vip, uint16_t port, model::Protocol protocol,
-                                std::vector<model::Backend> backends,
-                                model::LbAlgorithm algorithm = model::LbAlgorithm::kRandom);
-void AddService(model::DesiredState& state, model::ServiceEntry entry);
 
 }  // namespace sockmesh::testing
 

@@ -9,27 +9,17 @@
 #include "control_plane/server/versioned_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/model_builders.h"
 
 namespace sockmesh::cp {
 namespace {
 
 const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
 
-model::ServiceEntry Svc(const std::string& vip, std::vector<std::string> backends) {
-  model::ServiceEntry e;
-  e.namespace_name = "ns";
-  e.service_name = "svc";
-  e.frontend = {.vip = *model::IpAddress::Parse(vip), .port = 80};
-  for (const std::string& b : backends) {
-    e.backends.push_back({.address = *model::IpAddress::Parse(b), .port = 8080});
-  }
-  return e;
-}
+using ::sockmesh::testing::StateOf;
 
-model::DesiredState State(std::vector<model::ServiceEntry> entries) {
-  model::DesiredState s;
-  for (auto& e : entries) s[e.frontend] = std::move(e);
-  return s;
+model::ServiceEntry Svc(const std::string& vip, const std::vector<std::string>& backends) {
+  return ::sockmesh::testing::Port80Service(vip, backends);
 }
 
 TEST(VersionedStateTest, VersionGrowsOnlyOnChange) {
@@ -38,9 +28,9 @@ TEST(VersionedStateTest, VersionGrowsOnlyOnChange) {
   EXPECT_TRUE(state.Current().state->empty());
   EXPECT_FALSE(state.Update({}));
   EXPECT_EQ(state.Current().version, 1u);
-  EXPECT_TRUE(state.Update(State({Svc("10.0.0.1", {"10.1.0.1"})})));
+  EXPECT_TRUE(state.Update(StateOf({Svc("10.0.0.1", {"10.1.0.1"})})));
   EXPECT_EQ(state.Current().version, 2u);
-  EXPECT_FALSE(state.Update(State({Svc("10.0.0.1", {"10.1.0.1"})})));
+  EXPECT_FALSE(state.Update(StateOf({Svc("10.0.0.1", {"10.1.0.1"})})));
   EXPECT_EQ(state.Current().version, 2u);
   EXPECT_TRUE(state.Update({}));
   EXPECT_EQ(state.Current().version, 3u);
@@ -48,7 +38,7 @@ TEST(VersionedStateTest, VersionGrowsOnlyOnChange) {
 
 TEST(VersionedStateTest, WaitForChangeReturnsAtOnceWhenAlreadyNewer) {
   VersionedState state;
-  state.Update(State({Svc("10.0.0.1", {})}));
+  state.Update(StateOf({Svc("10.0.0.1", {})}));
   EXPECT_EQ(state.WaitForChange(1, absl::Seconds(10)).version, 2u);
   EXPECT_EQ(state.WaitForChange(2, absl::Milliseconds(10)).version, 2u);
 }
@@ -64,14 +54,16 @@ class AgentSessionTest : public ::testing::Test {
 };
 
 TEST_F(AgentSessionTest, FirstMessageIsSnapshotThenDeltasAgainstTheAck) {
-  StateVersion v2 = Publish(State({Svc("10.0.0.1", {"10.1.0.1"}), Svc("10.0.0.2", {"10.1.0.1"})}));
+  StateVersion v2 =
+      Publish(StateOf({Svc("10.0.0.1", {"10.1.0.1"}), Svc("10.0.0.2", {"10.1.0.1"})}));
   auto first = session_.Next(v2, kT0);
   ASSERT_TRUE(first.has_value());
   ASSERT_TRUE(first->has_snapshot());
   EXPECT_EQ(first->snapshot().version(), 2u);
   EXPECT_EQ(first->snapshot().services_size(), 2);
   // One version in flight at a time.
-  StateVersion v3 = Publish(State({Svc("10.0.0.1", {"10.1.0.9"}), Svc("10.0.0.2", {"10.1.0.1"})}));
+  StateVersion v3 =
+      Publish(StateOf({Svc("10.0.0.1", {"10.1.0.9"}), Svc("10.0.0.2", {"10.1.0.1"})}));
   EXPECT_FALSE(session_.Next(v3, kT0).has_value());
 
   absl::StatusOr<absl::Duration> took = session_.OnAck(2, kT0 + absl::Milliseconds(5));
@@ -92,7 +84,7 @@ TEST_F(AgentSessionTest, FirstMessageIsSnapshotThenDeltasAgainstTheAck) {
   ASSERT_TRUE(session_.OnAck(3, kT0).ok());
 
   // Removal.
-  StateVersion v4 = Publish(State({Svc("10.0.0.1", {"10.1.0.9"})}));
+  StateVersion v4 = Publish(StateOf({Svc("10.0.0.1", {"10.1.0.9"})}));
   auto third = session_.Next(v4, kT0);
   ASSERT_TRUE(third.has_value() && third->has_delta());
   EXPECT_EQ(third->delta().upserted_services_size(), 0);
@@ -104,11 +96,12 @@ TEST_F(AgentSessionTest, FirstMessageIsSnapshotThenDeltasAgainstTheAck) {
 }
 
 TEST_F(AgentSessionTest, NackedVersionIsNotResentAndNextDeltaStartsFromLastAck) {
-  StateVersion v2 = Publish(State({Svc("10.0.0.1", {"10.1.0.1"})}));
+  StateVersion v2 = Publish(StateOf({Svc("10.0.0.1", {"10.1.0.1"})}));
   ASSERT_TRUE(session_.Next(v2, kT0).has_value());
   ASSERT_TRUE(session_.OnAck(2, kT0).ok());
 
-  StateVersion v3 = Publish(State({Svc("10.0.0.1", {"10.1.0.1"}), Svc("10.0.0.2", {"10.1.0.2"})}));
+  StateVersion v3 =
+      Publish(StateOf({Svc("10.0.0.1", {"10.1.0.1"}), Svc("10.0.0.2", {"10.1.0.2"})}));
   ASSERT_TRUE(session_.Next(v3, kT0).has_value());
   ASSERT_TRUE(session_.OnNack(3, "map full", kT0).ok());
   EXPECT_EQ(session_.status().last_nacked_version(), 3u);
@@ -119,7 +112,8 @@ TEST_F(AgentSessionTest, NackedVersionIsNotResentAndNextDeltaStartsFromLastAck) 
   EXPECT_FALSE(session_.Next(state_.Current(), kT0).has_value());
 
   // The next version is a delta against version 2 (what the agent runs), so it carries both.
-  StateVersion v4 = Publish(State({Svc("10.0.0.1", {"10.1.0.5"}), Svc("10.0.0.2", {"10.1.0.2"})}));
+  StateVersion v4 =
+      Publish(StateOf({Svc("10.0.0.1", {"10.1.0.5"}), Svc("10.0.0.2", {"10.1.0.2"})}));
   auto next = session_.Next(v4, kT0);
   ASSERT_TRUE(next.has_value() && next->has_delta());
   EXPECT_EQ(next->delta().base_version(), 2u);
@@ -131,10 +125,10 @@ TEST_F(AgentSessionTest, NackedVersionIsNotResentAndNextDeltaStartsFromLastAck) 
 }
 
 TEST_F(AgentSessionTest, NackedSnapshotIsFollowedByASnapshot) {
-  StateVersion v2 = Publish(State({Svc("10.0.0.1", {"10.1.0.1"})}));
+  StateVersion v2 = Publish(StateOf({Svc("10.0.0.1", {"10.1.0.1"})}));
   ASSERT_TRUE(session_.Next(v2, kT0).has_value());
   ASSERT_TRUE(session_.OnNack(2, "bad", kT0).ok());
-  StateVersion v3 = Publish(State({Svc("10.0.0.1", {"10.1.0.2"})}));
+  StateVersion v3 = Publish(StateOf({Svc("10.0.0.1", {"10.1.0.2"})}));
   auto next = session_.Next(v3, kT0);
   ASSERT_TRUE(next.has_value());
   EXPECT_TRUE(next->has_snapshot());
@@ -142,7 +136,7 @@ TEST_F(AgentSessionTest, NackedSnapshotIsFollowedByASnapshot) {
 
 TEST_F(AgentSessionTest, AnswersForOtherVersionsAreRefused) {
   EXPECT_FALSE(session_.OnAck(1, kT0).ok());  // nothing in flight
-  StateVersion v2 = Publish(State({Svc("10.0.0.1", {})}));
+  StateVersion v2 = Publish(StateOf({Svc("10.0.0.1", {})}));
   ASSERT_TRUE(session_.Next(v2, kT0).has_value());
   EXPECT_EQ(session_.OnAck(7, kT0).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(session_.OnNack(1, "x", kT0).status().code(), absl::StatusCode::kFailedPrecondition);

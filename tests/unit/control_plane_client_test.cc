@@ -16,25 +16,15 @@
 #include "control_plane/server/versioned_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/model_builders.h"
 
 namespace sockmesh::agent {
 namespace {
 
-model::ServiceEntry Svc(const std::string& vip, std::vector<std::string> backends) {
-  model::ServiceEntry e;
-  e.namespace_name = "ns";
-  e.service_name = "svc";
-  e.frontend = {.vip = *model::IpAddress::Parse(vip), .port = 80};
-  for (const std::string& b : backends) {
-    e.backends.push_back({.address = *model::IpAddress::Parse(b), .port = 8080});
-  }
-  return e;
-}
+using ::sockmesh::testing::StateOf;
 
-model::DesiredState State(std::vector<model::ServiceEntry> entries) {
-  model::DesiredState s;
-  for (auto& e : entries) s[e.frontend] = std::move(e);
-  return s;
+model::ServiceEntry Svc(const std::string& vip, const std::vector<std::string>& backends) {
+  return ::sockmesh::testing::Port80Service(vip, backends);
 }
 
 TEST(BackoffDelayTest, GrowsWithJitterAndIsCapped) {
@@ -116,16 +106,16 @@ class ClientServerTest : public ::testing::Test {
 };
 
 TEST_F(ClientServerTest, AppliesAcksNacksAndRecovers) {
-  state_.Update(State({Svc("10.0.0.1", {"10.1.0.1"})}));  // version 2
+  state_.Update(StateOf({Svc("10.0.0.1", {"10.1.0.1"})}));  // version 2
   StartClient();
   WaitForAgent([](const v1::AgentStatus& a) { return a.last_acked_version() == 2; });
   {
     absl::MutexLock lock(&mu_);
-    EXPECT_EQ(applied_, State({Svc("10.0.0.1", {"10.1.0.1"})}));
+    EXPECT_EQ(applied_, StateOf({Svc("10.0.0.1", {"10.1.0.1"})}));
   }
 
   // Version 3 adds a service the agent cannot write: NACKed, and the agent keeps version 2.
-  state_.Update(State({Svc("10.0.0.1", {"10.1.0.1"}), Svc("10.0.0.66", {"10.1.0.1"})}));
+  state_.Update(StateOf({Svc("10.0.0.1", {"10.1.0.1"}), Svc("10.0.0.66", {"10.1.0.1"})}));
   v1::AgentStatus a =
       WaitForAgent([](const v1::AgentStatus& a) { return a.last_nacked_version() == 3; });
   EXPECT_EQ(a.last_acked_version(), 2u);
@@ -140,15 +130,15 @@ TEST_F(ClientServerTest, AppliesAcksNacksAndRecovers) {
   {
     absl::MutexLock lock(&mu_);
     EXPECT_EQ(applies_, applies_after_nack);
-    EXPECT_EQ(applied_, State({Svc("10.0.0.1", {"10.1.0.1"})}));
+    EXPECT_EQ(applied_, StateOf({Svc("10.0.0.1", {"10.1.0.1"})}));
   }
   EXPECT_EQ(client_->good_version(), 2u);
 
   // Version 4 drops the bad service and changes the other: a delta from 2, ACKed.
-  state_.Update(State({Svc("10.0.0.1", {"10.1.0.2"})}));
+  state_.Update(StateOf({Svc("10.0.0.1", {"10.1.0.2"})}));
   WaitForAgent([](const v1::AgentStatus& a) { return a.last_acked_version() == 4; });
   absl::MutexLock lock(&mu_);
-  EXPECT_EQ(applied_, State({Svc("10.0.0.1", {"10.1.0.2"})}));
+  EXPECT_EQ(applied_, StateOf({Svc("10.0.0.1", {"10.1.0.2"})}));
 }
 
 }  // namespace
