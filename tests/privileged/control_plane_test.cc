@@ -38,6 +38,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/agent_process.h"
+#include "tests/support/control_plane_status.h"
 #include "tests/support/fake_kube_apiserver.h"
 #include "tests/support/manifest_files.h"
 #include "tests/support/metrics_scrape.h"
@@ -268,33 +269,16 @@ class ControlPlaneTest : public ::testing::Test {
 
   // `sockmeshctl status -o json`, parsed; null on failure.
   Json Status() {
-    auto run = RunAgentToCompletion(
-        kCtlBin, {"status", "--control-plane", absl::StrCat("127.0.0.1:", port_), "-o", "json"},
-        Log("status"));
-    if (!run.ok() || run->exit_code != 0) return Json();
-    size_t start = run->log.find('{');
-    if (start == std::string::npos) return Json();
-    return Json::parse(run->log.substr(start), nullptr, /*allow_exceptions=*/false);
+    return ReadControlPlaneStatus(kCtlBin, absl::StrCat("127.0.0.1:", port_), Log("status"));
   }
 
   // Polls the status until `pred` holds for it; returns the last one seen.
   Json WaitForStatus(const std::function<bool(const Json&)>& pred, absl::Duration timeout) {
-    absl::Time deadline = absl::Now() + timeout;
-    Json last;
-    while (absl::Now() < deadline) {
-      last = Status();
-      if (last.is_object() && pred(last)) return last;
-      absl::SleepFor(absl::Milliseconds(200));
-    }
-    ADD_FAILURE() << "status never reached the expected state; last:\n" << last.dump(2);
-    return last;
+    return ::sockmesh::testing::WaitForStatus([this] { return Status(); }, pred, timeout);
   }
 
   static const Json* Agent(const Json& status, const std::string& node) {
-    for (const Json& a : status["agents"]) {
-      if (a["node"] == node) return &a;
-    }
-    return nullptr;
+    return AgentStatus(status, node);
   }
 
   static bool AllSynced(const Json& status, size_t n) {

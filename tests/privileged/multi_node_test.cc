@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/agent_process.h"
+#include "tests/support/control_plane_status.h"
 #include "tests/support/manifest_files.h"
 #include "tests/support/metrics_scrape.h"
 #include "tests/support/name_server.h"
@@ -128,32 +129,17 @@ class MultiNodeTest : public ::testing::Test {
 
   // `sockmeshctl status -o json` run in the control namespace; null on failure.
   Json Status() {
-    auto run = RunAgentToCompletion(
-        kCtlBin, {"status", "--control-plane", mn_->control_address(), "-o", "json"},
-        mn_->Log("status"), "", absl::Seconds(15), mn_->control_netns_fd());
-    if (!run.ok() || run->exit_code != 0) return Json();
-    size_t start = run->log.find('{');
-    if (start == std::string::npos) return Json();
-    return Json::parse(run->log.substr(start), nullptr, /*allow_exceptions=*/false);
+    return ReadControlPlaneStatus(kCtlBin, mn_->control_address(), mn_->Log("status"),
+                                  mn_->control_netns_fd());
   }
 
+  // Polls the status until `pred` holds for it; returns the last one seen.
   Json WaitForStatus(const std::function<bool(const Json&)>& pred, absl::Duration timeout) {
-    absl::Time deadline = absl::Now() + timeout;
-    Json last;
-    while (absl::Now() < deadline) {
-      last = Status();
-      if (last.is_object() && pred(last)) return last;
-      absl::SleepFor(absl::Milliseconds(200));
-    }
-    ADD_FAILURE() << "status never reached the expected state; last:\n" << last.dump(2);
-    return last;
+    return ::sockmesh::testing::WaitForStatus([this] { return Status(); }, pred, timeout);
   }
 
   static const Json* Agent(const Json& status, const std::string& node) {
-    for (const Json& a : status["agents"]) {
-      if (a["node"] == node) return &a;
-    }
-    return nullptr;
+    return AgentStatus(status, node);
   }
 
   static bool AllSynced(const Json& status) {
