@@ -12,7 +12,7 @@ PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   # The Kubernetes API client (libcurl); its tests' local HTTPS server (openssl CLI, python3).
   libcurl4-openssl-dev openssl python3
-  iproute2 procps curl
+  iproute2 procps curl ccache
 )
 
 missing=()
