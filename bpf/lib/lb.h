@@ -4,6 +4,7 @@
 #ifndef SOCKMESH_BPF_LIB_LB_H_
 #define SOCKMESH_BPF_LIB_LB_H_
 
+#include "lib/conn_track.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
 
@@ -21,7 +22,13 @@
 struct sm_flow {
   __u64 netns_cookie; /* session-affinity client */
   __u32 hash;         /* Maglev key: stable per flow */
-  __u32 pad;
+  __u32 track;        /* 1: a TCP connect(): take a connection count on the chosen backend */
+};
+
+/* The connection count a successful selection took (flow->track); backend_id 0 = none. */
+struct sm_conn_ref {
+  __u32 svc_id;
+  __u32 backend_id;
 };
 
 enum sm_select_result {
@@ -29,6 +36,7 @@ enum sm_select_result {
   SM_SELECT_OK,              /* *out holds the backend */
   SM_SELECT_NO_BACKEND,      /* frontend with an empty set: refuse */
   SM_SELECT_INCONSISTENT,    /* maps disagree at a stable revision: fail open, counted */
+  SM_SELECT_OVER_LIMIT,      /* every backend at the service's connection limit: refuse */
 };
 
 /* murmur3's 64-bit finalizer: cheap, and every input bit reaches every output bit. */
@@ -50,7 +58,9 @@ struct sm_svc_snap {
   __u32 svc_id;
   __u32 rev;
   __u32 lut_size;
+  __u32 backend_count;
   __u32 affinity_timeout_s;
+  __u32 max_conns; /* per backend; 0 = unlimited */
   __u8 algo;
 };
 
@@ -58,9 +68,24 @@ static __always_inline void sm_svc_snapshot(const struct sm_svc *svc, struct sm_
   s->svc_id = svc->svc_id;
   s->rev = svc->rev;
   s->lut_size = svc->lut_size;
+  s->backend_count = svc->backend_count;
   s->affinity_timeout_s = svc->affinity_timeout_s;
+  s->max_conns = svc->max_conns_per_backend;
   s->algo = svc->algo;
 }
+
+/* A backend chosen within one revision. */
+struct sm_pick {
+  const struct sm_backend *be;
+  __u32 id;
+  __u32 counted; /* 1: a connection count was taken on (svc_id, id) */
+};
+
+enum sm_pick_result {
+  SM_PICK_OK,
+  SM_PICK_SWAPPED, /* this revision's entries are gone: re-read the service */
+  SM_PICK_FULL,    /* every backend is at the connection limit */
+};
 
 static __always_inline const struct sm_backend *sm_backend_lookup(const struct sm_svc_snap *s,
                                                                   __u32 backend_id) {
@@ -69,24 +94,27 @@ static __always_inline const struct sm_backend *sm_backend_lookup(const struct s
 }
 
 /* The affinity backend if the entry is fresh and its backend is still in this revision's set. */
-static __always_inline const struct sm_backend *sm_affinity_lookup(const struct sm_svc_snap *s,
-                                                                   const struct sm_flow *flow,
-                                                                   __u64 now) {
+static __always_inline bool sm_affinity_lookup(const struct sm_svc_snap *s,
+                                               const struct sm_flow *flow, __u64 now,
+                                               struct sm_pick *out) {
   struct sm_aff_key key = {.netns_cookie = flow->netns_cookie, .svc_id = s->svc_id};
   struct sm_aff_val *val = bpf_map_lookup_elem(&sm_aff_v1, &key);
-  if (!val) return NULL;
+  if (!val) return false;
   if (now - val->last_used_ns > (__u64)s->affinity_timeout_s * SM_NSEC_PER_SEC) {
     sm_count(SM_CNT_AFFINITY_STALE);
-    return NULL;
+    return false;
   }
-  const struct sm_backend *be = sm_backend_lookup(s, val->backend_id);
+  __u32 backend_id = val->backend_id;
+  const struct sm_backend *be = sm_backend_lookup(s, backend_id);
   if (!be) {
     sm_count(SM_CNT_AFFINITY_STALE);
-    return NULL;
+    return false;
   }
   val->last_used_ns = now; /* racy by design: a hint, not a lock */
   sm_count(SM_CNT_AFFINITY_HIT);
-  return be;
+  out->be = be;
+  out->id = backend_id;
+  return true;
 }
 
 static __always_inline void sm_affinity_record(const struct sm_svc_snap *s,
@@ -98,38 +126,150 @@ static __always_inline void sm_affinity_record(const struct sm_svc_snap *s,
     sm_count(SM_CNT_AFFINITY_UPDATE_FAIL);
 }
 
-/* Picks from the selection table; NULL when this revision's entries are gone (swapped away). */
-static __always_inline const struct sm_backend *sm_lut_pick(const struct sm_svc_snap *s,
-                                                            const struct sm_flow *flow,
-                                                            __u32 *backend_id) {
+/* Picks from the selection table. */
+static __always_inline enum sm_pick_result sm_lut_pick(const struct sm_svc_snap *s,
+                                                       const struct sm_flow *flow,
+                                                       struct sm_pick *out) {
   __u32 draw = s->algo == SM_LB_MAGLEV ? flow->hash : SM_GET_PRANDOM();
   struct sm_lut_key key = {.svc_id = s->svc_id, .rev = s->rev, .slot = draw % s->lut_size};
   __u32 *id = bpf_map_lookup_elem(&sm_lut_v1, &key);
-  if (!id) return NULL;
-  *backend_id = *id;
-  return sm_backend_lookup(s, *id);
+  if (!id) return SM_PICK_SWAPPED;
+  out->id = *id;
+  out->be = sm_backend_lookup(s, out->id);
+  return out->be ? SM_PICK_OK : SM_PICK_SWAPPED;
 }
 
-static __always_inline const struct sm_backend *sm_select_in_rev(const struct sm_svc_snap *s,
-                                                                 const struct sm_flow *flow) {
+/* State of one walk over a revision's backend list (bpf_loop context). */
+struct sm_lc_scan {
+  __u32 svc_id;
+  __u32 rev;
+  __u32 first; /* LUT slot of the list's first backend */
+  __u32 limit; /* skip backends holding this many connections; 0 = skip none */
+  __u64 best_conns;
+  __u64 best_weight;
+  __u64 tie_weight; /* summed weight of the backends tied with the best so far */
+  __u32 best_id;    /* 0 = none yet */
+  __u32 swapped;    /* a list or backend entry was missing */
+};
+
+/* Least connections per unit of weight (conns_a * weight_b < conns_b * weight_a), so a backend of
+ * weight 2 carries twice the connections of one of weight 1. Ties are broken at random in
+ * proportion to weight (weighted reservoir sampling: the k-th tied backend replaces the choice
+ * with probability weight_k / summed weight), so equal backends share ties evenly. */
+static long sm_lc_visit(__u32 index, void *arg) {
+  struct sm_lc_scan *sc = arg;
+  struct sm_lut_key lk = {.svc_id = sc->svc_id, .rev = sc->rev, .slot = sc->first + index};
+  const __u32 *id = bpf_map_lookup_elem(&sm_lut_v1, &lk);
+  if (!id) {
+    sc->swapped = 1;
+    return 1;
+  }
+  __u32 backend_id = *id;
+  struct sm_be_key bk = {.svc_id = sc->svc_id, .rev = sc->rev, .backend_id = backend_id};
+  const struct sm_backend *be = bpf_map_lookup_elem(&sm_be_v1, &bk);
+  if (!be) {
+    sc->swapped = 1;
+    return 1;
+  }
+  __u64 conns = sm_conns_of(sc->svc_id, backend_id);
+  if (sc->limit && conns >= sc->limit) return 0;
+  __u64 weight = be->weight ? be->weight : 1;
+  __u64 lhs = conns * sc->best_weight;
+  __u64 rhs = sc->best_conns * weight;
+  bool take = false;
+  if (!sc->best_id || lhs < rhs) {
+    sc->tie_weight = weight;
+    take = true;
+  } else if (lhs == rhs) {
+    sc->tie_weight += weight;
+    take = SM_GET_PRANDOM() % sc->tie_weight < weight;
+  }
+  if (take) {
+    sc->best_id = backend_id;
+    sc->best_conns = conns;
+    sc->best_weight = weight;
+  }
+  return 0;
+}
+
+/* The least-loaded backend of the revision's backend list among those under `limit`. */
+static __always_inline enum sm_pick_result sm_least_conn_pick(const struct sm_svc_snap *s,
+                                                              __u32 limit, struct sm_pick *out) {
+  __u32 n = s->backend_count;
+  if (n > SM_LB_MAX_LIST_BACKENDS) n = SM_LB_MAX_LIST_BACKENDS;
+  struct sm_lc_scan sc = {.svc_id = s->svc_id,
+                          .rev = s->rev,
+                          .first = s->algo == SM_LB_LEAST_CONN ? 0 : s->lut_size,
+                          .limit = limit};
+  bpf_loop(n, sm_lc_visit, &sc, 0);
+  if (sc.swapped || n == 0) return SM_PICK_SWAPPED;
+  if (!sc.best_id) return SM_PICK_FULL;
+  out->id = sc.best_id;
+  out->be = sm_backend_lookup(s, sc.best_id);
+  return out->be ? SM_PICK_OK : SM_PICK_SWAPPED;
+}
+
+static __always_inline enum sm_pick_result sm_try_acquire(const struct sm_svc_snap *s, __u32 limit,
+                                                          struct sm_pick *p) {
+  switch (sm_conn_acquire(s->svc_id, p->id, limit)) {
+    case SM_ACQUIRE_OK:
+      p->counted = 1;
+      return SM_PICK_OK;
+    case SM_ACQUIRE_UNTRACKED:
+      return SM_PICK_OK;
+    default:
+      return SM_PICK_FULL;
+  }
+}
+
+/* Takes the connection count for a TCP connect. The circuit breaker: when the chosen backend is at
+ * the service's limit, the least-loaded backend still under it is taken instead, whatever the
+ * algorithm; when none is, the connect is refused. */
+static __always_inline enum sm_pick_result sm_take_conn(const struct sm_svc_snap *s,
+                                                        struct sm_pick *p) {
+  if (sm_try_acquire(s, s->max_conns, p) == SM_PICK_OK) return SM_PICK_OK;
+  enum sm_pick_result r = sm_least_conn_pick(s, s->max_conns, p);
+  if (r != SM_PICK_OK) return r;
+  return sm_try_acquire(s, s->max_conns, p);
+}
+
+static __always_inline enum sm_pick_result sm_select_in_rev(const struct sm_svc_snap *s,
+                                                            const struct sm_flow *flow,
+                                                            struct sm_pick *out) {
   __u64 now = 0;
+  bool sticky = false;
   if (s->affinity_timeout_s) {
     now = SM_KTIME_NS();
-    const struct sm_backend *be = sm_affinity_lookup(s, flow, now);
-    if (be) return be;
+    sticky = sm_affinity_lookup(s, flow, now, out);
   }
-  __u32 backend_id = 0;
-  const struct sm_backend *be = sm_lut_pick(s, flow, &backend_id);
-  if (be && s->affinity_timeout_s) sm_affinity_record(s, flow, backend_id, now);
-  return be;
+  enum sm_pick_result r = SM_PICK_OK;
+  if (!sticky) {
+    /* A TCP connect avoids full backends up front; other calls never count, so never fill. */
+    r = s->algo == SM_LB_LEAST_CONN ? sm_least_conn_pick(s, flow->track ? s->max_conns : 0, out)
+                                    : sm_lut_pick(s, flow, out);
+    if (r != SM_PICK_OK) return r;
+  }
+  __u32 first_choice = out->id;
+  if (flow->track) {
+    r = sm_take_conn(s, out);
+    if (r != SM_PICK_OK) return r;
+  }
+  if (s->affinity_timeout_s && (!sticky || out->id != first_choice))
+    sm_affinity_record(s, flow, out->id, now);
+  return SM_PICK_OK;
 }
 
 /* Chooses a backend for `key`. The agent publishes a new backend set by writing (svc_id, rev+1)
  * entries, swapping sm_svc in one update and then deleting the old rev's entries. A lookup that
- * misses therefore means "swapped under us": re-read the service and try its new revision. */
+ * misses therefore means "swapped under us": re-read the service and try its new revision. With
+ * flow->track, a successful selection has taken the connection count that *held names; the caller
+ * must record it on the socket or give it back (sm_conn_put). */
 static __always_inline enum sm_select_result sm_lb_select(const struct sm_svc_key *key,
                                                           const struct sm_flow *flow,
-                                                          struct sm_backend *out) {
+                                                          struct sm_backend *out,
+                                                          struct sm_conn_ref *held) {
+  held->svc_id = 0;
+  held->backend_id = 0;
   const struct sm_svc *svc = bpf_map_lookup_elem(&sm_svc_v1, key);
   if (!svc) return SM_SELECT_NOT_SERVICE;
   struct sm_svc_snap snap;
@@ -137,9 +277,15 @@ static __always_inline enum sm_select_result sm_lb_select(const struct sm_svc_ke
 
   for (int attempt = 0; attempt < SM_MAX_REV_RETRIES; attempt++) {
     if (snap.lut_size == 0) return SM_SELECT_NO_BACKEND;
-    const struct sm_backend *be = sm_select_in_rev(&snap, flow);
-    if (be) {
-      __builtin_memcpy(out, be, sizeof(*out));
+    struct sm_pick pick = {};
+    enum sm_pick_result r = sm_select_in_rev(&snap, flow, &pick);
+    if (r == SM_PICK_FULL) return SM_SELECT_OVER_LIMIT;
+    if (r == SM_PICK_OK && pick.be) {
+      __builtin_memcpy(out, pick.be, sizeof(*out));
+      if (pick.counted) {
+        held->svc_id = snap.svc_id;
+        held->backend_id = pick.id;
+      }
       return SM_SELECT_OK;
     }
     svc = bpf_map_lookup_elem(&sm_svc_v1, key);

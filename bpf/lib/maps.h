@@ -63,14 +63,28 @@ struct {
   __type(value, struct sm_revnat_val);
 } sm_revnat_v1 SEC(".maps");
 
-/* The VIP behind each connected socket (connect() translated). Written by the connect hooks, read
- * by getpeername and recvmsg; the kernel frees an entry with its socket. */
+/* The VIP behind each connected socket (connect() translated), and the connection count it holds.
+ * Written by the connect hooks, read by getpeername, recvmsg and sock_release; the kernel frees an
+ * entry with its socket. */
 struct {
   __uint(type, BPF_MAP_TYPE_SK_STORAGE);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, int);
   __type(value, struct sm_sock_vip);
-} sm_sock_vip_v1 SEC(".maps");
+} sm_sock_vip_v2 SEC(".maps");
+
+/* Live TCP connections per (svc_id, backend_id). The connect hook adds one when it sends a socket
+ * to a backend; the socket's next connect() or its release takes it back (lib/conn_track.h). Read
+ * by least-connections and the connection limit, and by sockmeshctl. Entries are never deleted by
+ * the kernel (a delete racing an increment would lose it); the agent deletes zero entries of pairs
+ * that no longer exist. No prealloc: a hook's pointer is never recycled for another key. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SM_MAX_BE_CONN_ENTRIES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct sm_be_conn_key);
+  __type(value, __u64);
+} sm_be_conns_v1 SEC(".maps");
 
 /* Same-node short-circuit: established loopback TCP sockets of the mesh cgroup, keyed by the
  * connection as each socket sees it. Written by the sockops program when a connection is

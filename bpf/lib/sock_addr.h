@@ -90,15 +90,21 @@ static __always_inline __u32 sm_flow_hash(struct bpf_sock_addr *ctx, bool v6, __
 enum sm_call { SM_CALL_CONNECT, SM_CALL_SENDMSG };
 
 /* A connected socket keeps its VIP in socket-local storage: freed with the socket, never evicted.
- */
+ * It also records the connection count the selection took; when there is no storage to record it
+ * in, the count is given back at once (uncounted rather than leaked). */
 static __always_inline void sm_sock_vip_record(struct bpf_sock_addr *ctx,
                                                const struct sm_backend *be,
-                                               const struct sm_svc_key *frontend) {
+                                               const struct sm_svc_key *frontend,
+                                               const struct sm_conn_ref *held) {
   struct bpf_sock *sk = ctx->sk;
   struct sm_sock_vip *v =
-      sk ? bpf_sk_storage_get(&sm_sock_vip_v1, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) : NULL;
+      sk ? bpf_sk_storage_get(&sm_sock_vip_v2, sk, 0, BPF_SK_STORAGE_GET_F_CREATE) : NULL;
   if (!v) {
     sm_count(SM_CNT_REVNAT_UPDATE_FAIL);
+    if (held->backend_id) {
+      sm_conn_put(held->svc_id, held->backend_id);
+      sm_count(SM_CNT_CONN_UNTRACKED);
+    }
     return;
   }
   __builtin_memcpy(v->vip, frontend->addr, sizeof(v->vip));
@@ -106,6 +112,15 @@ static __always_inline void sm_sock_vip_record(struct bpf_sock_addr *ctx,
   v->vip_port = frontend->port;
   v->backend_port = be->port;
   v->family = be->family;
+  v->svc_id = held->svc_id;
+  v->backend_id = held->backend_id;
+}
+
+/* A socket that connect()s again (after a failed attempt, or after AF_UNSPEC) gives back the count
+ * of its previous connect first, whatever it dials now. */
+static __always_inline void sm_sock_conn_reconnect(struct bpf_sock_addr *ctx) {
+  struct bpf_sock *sk = ctx->sk;
+  if (sk) sm_sock_conn_release(bpf_sk_storage_get(&sm_sock_vip_v2, sk, 0, 0));
 }
 
 /* An unconnected UDP socket may send to many VIPs: key the VIP by (socket, backend). */
@@ -121,31 +136,42 @@ static __always_inline void sm_revnat_record(struct bpf_sock_addr *ctx, const st
 }
 
 /* connect() and UDP sendmsg(): VIP -> backend. Fails open for anything that is not a service with
- * a consistent backend set; refuses (ECONNREFUSED) a service with no backend, like kube-proxy. */
+ * a consistent backend set; refuses (ECONNREFUSED) a service with no backend, like kube-proxy, and
+ * a TCP connect when every backend is at the service's connection limit. */
 static __always_inline int sm_sock_forward(struct bpf_sock_addr *ctx, bool v6, enum sm_call call) {
   struct sm_svc_key key;
   sm_dialed_key(ctx, v6, &key);
   struct sm_flow flow = {.netns_cookie = SM_GET_NETNS_COOKIE(ctx)};
   flow.hash = sm_flow_hash(ctx, v6, key.proto);
+  if (call == SM_CALL_CONNECT && key.proto == IPPROTO_TCP) {
+    sm_sock_conn_reconnect(ctx);
+    flow.track = 1;
+  }
 
   struct sm_backend be;
-  switch (sm_lb_select(&key, &flow, &be)) {
+  struct sm_conn_ref held;
+  switch (sm_lb_select(&key, &flow, &be, &held)) {
     case SM_SELECT_OK:
       break;
     case SM_SELECT_NO_BACKEND:
       sm_count(SM_CNT_NO_BACKEND);
       bpf_set_retval(-SM_ECONNREFUSED);
       return SM_SYS_REJECT;
+    case SM_SELECT_OVER_LIMIT:
+      sm_count(SM_CNT_CONN_LIMIT);
+      bpf_set_retval(-SM_ECONNREFUSED);
+      return SM_SYS_REJECT;
     default:
       return SM_SYS_ALLOW;
   }
   if (be.family != key.family) { /* the agent never mixes families; fail open if it did */
+    if (held.backend_id) sm_conn_put(held.svc_id, held.backend_id);
     sm_count(SM_CNT_INCONSISTENT);
     return SM_SYS_ALLOW;
   }
   sm_set_user_addr(ctx, v6, be.family, be.addr, be.port);
   if (call == SM_CALL_CONNECT) {
-    sm_sock_vip_record(ctx, &be, &key);
+    sm_sock_vip_record(ctx, &be, &key, &held);
     sm_count(SM_CNT_CONNECT_XLATE);
   } else {
     sm_revnat_record(ctx, &be, &key);
@@ -164,7 +190,7 @@ static __always_inline int sm_sock_reverse(struct bpf_sock_addr *ctx, bool v6, _
   sm_dialed_key(ctx, v6, &peer);
 
   struct bpf_sock *sk = ctx->sk;
-  struct sm_sock_vip *conn = sk ? bpf_sk_storage_get(&sm_sock_vip_v1, sk, 0, 0) : NULL;
+  struct sm_sock_vip *conn = sk ? bpf_sk_storage_get(&sm_sock_vip_v2, sk, 0, 0) : NULL;
   if (conn && conn->family == peer.family && conn->backend_port == peer.port &&
       sm_addr_equal(conn->backend, peer.addr)) {
     sm_set_user_addr(ctx, v6, conn->family, conn->vip, conn->vip_port);
@@ -179,6 +205,12 @@ static __always_inline int sm_sock_reverse(struct bpf_sock_addr *ctx, bool v6, _
   if (!vip) return SM_SYS_ALLOW;
   sm_set_user_addr(ctx, v6, vip->family, vip->addr, vip->port);
   sm_count(counter);
+  return SM_SYS_ALLOW;
+}
+
+/* cgroup/sock_release: a closed socket gives back its connection count. */
+static __always_inline int sm_sock_released(struct bpf_sock *sk) {
+  sm_sock_conn_release(bpf_sk_storage_get(&sm_sock_vip_v2, sk, 0, 0));
   return SM_SYS_ALLOW;
 }
 

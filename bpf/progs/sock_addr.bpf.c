@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Socket-level load balancing: cgroup sock_addr hooks. Each hook is a thin wrapper around
- * lib/sock_addr.h. All of them fail open: a call we cannot translate proceeds unchanged. */
+/* Socket-level load balancing: cgroup sock_addr hooks, and sock_release for connection counts. Each
+ * hook is a thin wrapper around lib/sock_addr.h. All of them fail open: a call we cannot translate
+ * proceeds unchanged. */
 #include "lib/sock_addr.h"
 
 #include <bpf/bpf_helpers.h>
@@ -40,3 +41,6 @@ SEC("cgroup/getpeername6")
 int sm_getpeername6(struct bpf_sock_addr *ctx) {
   return sm_sock_reverse(ctx, true, SM_CNT_PEERNAME_REVNAT);
 }
+
+SEC("cgroup/sock_release")
+int sm_sock_release(struct bpf_sock *sk) { return sm_sock_released(sk); }

@@ -26,18 +26,22 @@ _Static_assert(SM_SELECT_NOT_SERVICE == SM_LB_TEST_NOT_SERVICE, "result codes dr
 _Static_assert(SM_SELECT_OK == SM_LB_TEST_OK, "result codes drifted");
 _Static_assert(SM_SELECT_NO_BACKEND == SM_LB_TEST_NO_BACKEND, "result codes drifted");
 _Static_assert(SM_SELECT_INCONSISTENT == SM_LB_TEST_INCONSISTENT, "result codes drifted");
+_Static_assert(SM_SELECT_OVER_LIMIT == SM_LB_TEST_OVER_LIMIT, "result codes drifted");
 
 SEC("syscall")
 int sm_test_select(struct sm_lb_test_ctx *ctx) {
   /* Map helpers take keys from the stack, not from the context: copy in, run, copy out. */
   struct sm_svc_key key;
   __builtin_memcpy(&key, &ctx->key, sizeof(key));
-  struct sm_flow flow = {.netns_cookie = ctx->netns_cookie, .hash = ctx->flow_hash};
+  struct sm_flow flow = {
+      .netns_cookie = ctx->netns_cookie, .hash = ctx->flow_hash, .track = ctx->track};
   sm_test_rand = ctx->rand;
   sm_test_now_ns = ctx->now_ns;
 
   struct sm_backend out = {};
-  ctx->result = sm_lb_select(&key, &flow, &out);
+  struct sm_conn_ref held;
+  ctx->result = sm_lb_select(&key, &flow, &out, &held);
   __builtin_memcpy(&ctx->out, &out, sizeof(out));
+  ctx->held_backend_id = held.backend_id;
   return 0;
 }

@@ -18,6 +18,7 @@
 #define SM_LB_TEST_OK 1
 #define SM_LB_TEST_NO_BACKEND 2
 #define SM_LB_TEST_INCONSISTENT 3
+#define SM_LB_TEST_OVER_LIMIT 4
 
 /* One call of sm_lb_select(). The sm_flow fields are spelled out because struct sm_flow lives in
  * lib/lb.h; the program rebuilds it. */
@@ -33,8 +34,12 @@ struct sm_lb_test_ctx {
   struct sm_backend out; /* the chosen backend when result is SM_LB_TEST_OK, else zero */
   __s32 result;          /* enum sm_select_result */
   __u8 pad1[4];
+  /* In: sm_flow.track (1 = a TCP connect that takes a connection count). */
+  __u32 track;
+  /* Out: the backend whose count the call took (sm_conn_ref.backend_id), 0 = none. */
+  __u32 held_backend_id;
 };
 
-SM_STATIC_ASSERT(sizeof(struct sm_lb_test_ctx) == 80, "sm_lb_test_ctx layout");
+SM_STATIC_ASSERT(sizeof(struct sm_lb_test_ctx) == 88, "sm_lb_test_ctx layout");
 
 #endif /* SOCKMESH_BPF_TESTS_LB_SELECT_TEST_H_ */

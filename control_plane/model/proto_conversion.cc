@@ -16,6 +16,18 @@ absl::Status Invalid(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
+v1::LbAlgorithm ToProto(LbAlgorithm algorithm) {
+  switch (algorithm) {
+    case LbAlgorithm::kMaglev:
+      return v1::LB_ALGORITHM_MAGLEV;
+    case LbAlgorithm::kLeastConnections:
+      return v1::LB_ALGORITHM_LEAST_CONNECTIONS;
+    case LbAlgorithm::kRandom:
+      break;
+  }
+  return v1::LB_ALGORITHM_RANDOM;
+}
+
 }  // namespace
 
 v1::IpAddress ToProto(const IpAddress& ip) {
@@ -39,8 +51,8 @@ v1::Service ToProto(const ServiceEntry& entry) {
   out.set_name(entry.service_name);
   out.set_port_name(entry.port_name);
   *out.mutable_frontend() = ToProto(entry.frontend);
-  out.set_algorithm(entry.algorithm == LbAlgorithm::kMaglev ? v1::LB_ALGORITHM_MAGLEV
-                                                            : v1::LB_ALGORITHM_RANDOM);
+  out.set_algorithm(ToProto(entry.algorithm));
+  out.set_max_connections_per_backend(entry.max_connections_per_backend);
   out.set_affinity(entry.affinity == SessionAffinity::kClientIP ? v1::SESSION_AFFINITY_CLIENT_IP
                                                                 : v1::SESSION_AFFINITY_NONE);
   out.set_affinity_timeout_seconds(entry.affinity_timeout_seconds);
@@ -110,6 +122,9 @@ absl::StatusOr<ServiceEntry> FromProto(const v1::Service& service) {
     case v1::LB_ALGORITHM_MAGLEV:
       out.algorithm = LbAlgorithm::kMaglev;
       break;
+    case v1::LB_ALGORITHM_LEAST_CONNECTIONS:
+      out.algorithm = LbAlgorithm::kLeastConnections;
+      break;
     default:
       return Invalid(where, absl::StrCat("unknown algorithm ", service.algorithm()));
   }
@@ -124,6 +139,12 @@ absl::StatusOr<ServiceEntry> FromProto(const v1::Service& service) {
       return Invalid(where, absl::StrCat("unknown session affinity ", service.affinity()));
   }
   out.affinity_timeout_seconds = service.affinity_timeout_seconds();
+  if (service.max_connections_per_backend() > kMaxConnectionsPerBackend) {
+    return Invalid(
+        where, absl::StrCat("max_connections_per_backend ", service.max_connections_per_backend(),
+                            " is not in 0..", kMaxConnectionsPerBackend));
+  }
+  out.max_connections_per_backend = service.max_connections_per_backend();
   for (int i = 0; i < service.backends_size(); ++i) {
     const v1::Backend& b = service.backends(i);
     if (!b.ready()) continue;

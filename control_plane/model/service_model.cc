@@ -64,6 +64,8 @@ std::string_view LbAlgorithmName(LbAlgorithm a) {
       return "random";
     case LbAlgorithm::kMaglev:
       return "maglev";
+    case LbAlgorithm::kLeastConnections:
+      return "least-connections";
   }
   return "unknown";
 }

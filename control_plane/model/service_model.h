@@ -31,11 +31,12 @@ struct IpAddress {
 };
 
 enum class Protocol : uint8_t { kTcp, kUdp };
-enum class LbAlgorithm : uint8_t { kRandom, kMaglev };
+enum class LbAlgorithm : uint8_t { kRandom, kMaglev, kLeastConnections };
 enum class SessionAffinity : uint8_t { kNone, kClientIP };
 
-std::string_view ProtocolName(Protocol p);        // "TCP" / "UDP"
-std::string_view LbAlgorithmName(LbAlgorithm a);  // "random" / "maglev"
+std::string_view ProtocolName(Protocol p);  // "TCP" / "UDP"
+// "random" / "maglev" / "least-connections", as in the sockmesh.io/lb-algorithm annotation.
+std::string_view LbAlgorithmName(LbAlgorithm a);
 
 // "None" / "ClientIP", spelled as in Kubernetes manifests.
 std::string_view SessionAffinityName(SessionAffinity a);
@@ -58,6 +59,9 @@ struct Backend {
   std::string ToString() const;
 };
 
+// The largest per-backend connection limit (the kernel holds it in 16 bits).
+inline constexpr uint32_t kMaxConnectionsPerBackend = 65535;
+
 // A frontend with everything the datapath needs to balance it. Only ready endpoints become
 // backends; an empty list means "refuse connections" (kube-proxy's REJECT).
 struct ServiceEntry {
@@ -68,7 +72,9 @@ struct ServiceEntry {
   LbAlgorithm algorithm = LbAlgorithm::kRandom;
   SessionAffinity affinity = SessionAffinity::kNone;
   uint32_t affinity_timeout_seconds = 10800;  // Kubernetes' default for ClientIP
-  std::vector<Backend> backends;              // sorted by (address, port), no duplicates
+  // Circuit breaker: live TCP connections one backend may hold for this frontend; 0 = unlimited.
+  uint32_t max_connections_per_backend = 0;
+  std::vector<Backend> backends;  // sorted by (address, port), no duplicates
   bool operator==(const ServiceEntry&) const = default;
 };
 

@@ -112,6 +112,7 @@ absl::StatusOr<model::DesiredState> BuildDesiredState(
         entry.port_name = port.name;
         entry.frontend = frontend;
         entry.algorithm = svc.algorithm;
+        entry.max_connections_per_backend = svc.max_connections_per_backend;
         entry.affinity = svc.affinity;
         entry.affinity_timeout_seconds = svc.affinity_timeout_seconds;
         entry.backends = BackendsFor(port, ip.family, svc_slices);

@@ -346,8 +346,22 @@ absl::StatusOr<model::LbAlgorithm> ParseLbAlgorithm(
   auto it = annotations.find(std::string(kLbAlgorithmAnnotation));
   if (it == annotations.end() || it->second == "random") return model::LbAlgorithm::kRandom;
   if (it->second == "maglev") return model::LbAlgorithm::kMaglev;
+  if (it->second == "least-connections") return model::LbAlgorithm::kLeastConnections;
   return r.InvalidText(Key("metadata.annotations", ToAbsl(kLbAlgorithmAnnotation)), it->second,
-                       "must be random or maglev");
+                       "must be random, maglev or least-connections");
+}
+
+absl::StatusOr<uint32_t> ParseMaxConnections(
+    const Reporter& r, const std::map<std::string, std::string>& annotations) {
+  auto it = annotations.find(std::string(kMaxConnectionsAnnotation));
+  if (it == annotations.end()) return 0u;
+  std::optional<uint64_t> value = ParseDecimal(it->second);
+  if (!value.has_value() || *value > model::kMaxConnectionsPerBackend) {
+    return r.InvalidText(Key("metadata.annotations", ToAbsl(kMaxConnectionsAnnotation)), it->second,
+                         absl::StrCat("must be an integer 0-", model::kMaxConnectionsPerBackend,
+                                      " (0 = unlimited)"));
+  }
+  return static_cast<uint32_t>(*value);
 }
 
 // spec.clusterIPs wins when set (its first entry must then equal spec.clusterIP), as in Kubernetes.
@@ -539,6 +553,9 @@ absl::StatusOr<ServiceManifest> ParseService(Reporter& r, const YAML::Node& obje
   absl::StatusOr<model::LbAlgorithm> algorithm = ParseLbAlgorithm(r, svc.annotations);
   if (!algorithm.ok()) return algorithm.status();
   svc.algorithm = *algorithm;
+  absl::StatusOr<uint32_t> max_connections = ParseMaxConnections(r, svc.annotations);
+  if (!max_connections.ok()) return max_connections.status();
+  svc.max_connections_per_backend = *max_connections;
 
   const YAML::Node spec = Child(object, "spec");
   if (Absent(spec)) return r.Missing("spec");

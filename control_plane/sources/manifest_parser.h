@@ -26,8 +26,13 @@ namespace sockmesh::sources {
 inline constexpr uint32_t kDefaultAffinityTimeoutSeconds = 10800;
 inline constexpr uint32_t kMaxAffinityTimeoutSeconds = 86400;
 
-// Annotation on a Service choosing the balancing algorithm: "random" (default) or "maglev".
+// Annotation on a Service choosing the balancing algorithm: "random" (default), "maglev" or
+// "least-connections".
 inline constexpr std::string_view kLbAlgorithmAnnotation = "sockmesh.io/lb-algorithm";
+// Annotation on a Service limiting the live TCP connections each backend takes from this node
+// (a circuit breaker): "0" (default, unlimited) .. "65535".
+inline constexpr std::string_view kMaxConnectionsAnnotation =
+    "sockmesh.io/max-connections-per-backend";
 // Annotation on an EndpointSlice giving every endpoint in it a weight (1..65535, default 1). Canary
 // groups are separate slices of one Service with different weights.
 inline constexpr std::string_view kWeightAnnotation = "sockmesh.io/weight";
@@ -63,6 +68,7 @@ struct ServiceManifest {
   model::SessionAffinity affinity = model::SessionAffinity::kNone;
   uint32_t affinity_timeout_seconds = kDefaultAffinityTimeoutSeconds;
   model::LbAlgorithm algorithm = model::LbAlgorithm::kRandom;
+  uint32_t max_connections_per_backend = 0;  // 0 = unlimited
   bool operator==(const ServiceManifest&) const = default;
 };
 

@@ -34,11 +34,11 @@ namespace sockmesh::testing {
 namespace {
 
 // The BPF side asserts the size; these catch a C++ layout that differs from clang's.
-static_assert(bpf::kAbiSafe<sm_lb_test_ctx> && sizeof(sm_lb_test_ctx) == 80);
+static_assert(bpf::kAbiSafe<sm_lb_test_ctx> && sizeof(sm_lb_test_ctx) == 88);
 static_assert(offsetof(sm_lb_test_ctx, netns_cookie) == 24 &&
               offsetof(sm_lb_test_ctx, flow_hash) == 32 && offsetof(sm_lb_test_ctx, rand) == 36 &&
               offsetof(sm_lb_test_ctx, now_ns) == 40 && offsetof(sm_lb_test_ctx, out) == 48 &&
-              offsetof(sm_lb_test_ctx, result) == 72);
+              offsetof(sm_lb_test_ctx, result) == 72 && offsetof(sm_lb_test_ctx, track) == 80);
 
 using model::LbAlgorithm;
 using model::Protocol;
@@ -62,6 +62,8 @@ const char* ResultName(int32_t result) {
       return "NO_BACKEND";
     case SM_LB_TEST_INCONSISTENT:
       return "INCONSISTENT";
+    case SM_LB_TEST_OVER_LIMIT:
+      return "OVER_LIMIT";
   }
   return "(test run failed)";
 }
@@ -97,6 +99,7 @@ struct Flow {
   uint32_t hash = 0;  // sm_flow.hash
   uint64_t client = kClientA;
   uint64_t now_ns = kT0;  // SM_KTIME_NS()
+  bool track = false;     // sm_flow.track: a TCP connect that takes a connection count
 };
 
 struct SkeletonDeleter {
@@ -118,6 +121,7 @@ class LbSelectTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(Wrap(skel_->maps.sm_be_v1, backends_));
     ASSERT_NO_FATAL_FAILURE(Wrap(skel_->maps.sm_lut_v1, lut_));
     ASSERT_NO_FATAL_FAILURE(Wrap(skel_->maps.sm_aff_v1, affinity_));
+    ASSERT_NO_FATAL_FAILURE(Wrap(skel_->maps.sm_be_conns_v1, conns_));
     absl::StatusOr<agent::MapSync> sync = agent::MapSync::Recover(
         agent::ServiceMaps{.services = &*services_, .backends = &*backends_, .lut = &*lut_},
         kTableSize);
@@ -148,6 +152,7 @@ class LbSelectTest : public ::testing::Test {
     ctx.flow_hash = flow.hash;
     ctx.rand = flow.rand;
     ctx.now_ns = flow.now_ns;
+    ctx.track = flow.track ? 1 : 0;
     ctx.result = -1;
     bpf_test_run_opts opts{};
     opts.sz = sizeof(opts);
@@ -214,7 +219,31 @@ class LbSelectTest : public ::testing::Test {
   std::optional<bpf::TypedMap<sm_be_key, sm_backend>> backends_;
   std::optional<bpf::TypedMap<sm_lut_key, uint32_t>> lut_;
   std::optional<bpf::TypedMap<sm_aff_key, sm_aff_val>> affinity_;
+  std::optional<bpf::TypedMap<sm_be_conn_key, uint64_t>> conns_;
   std::optional<agent::MapSync> sync_;
+
+  // The backend id of `b` in the live revision of `fe`.
+  uint32_t IdOf(const model::Frontend& fe, const model::Backend& b) {
+    sm_svc svc = Service(fe);
+    auto entries = backends_->Dump();
+    EXPECT_TRUE(entries.ok());
+    for (const auto& [key, be] : *entries) {
+      if (key.svc_id == svc.svc_id && key.rev == svc.rev && Name(be) == Name(b)) {
+        return key.backend_id;
+      }
+    }
+    ADD_FAILURE() << "no backend " << Name(b) << " in " << fe;
+    return 0;
+  }
+  void SetConns(const model::Frontend& fe, const model::Backend& b, uint64_t count) {
+    ASSERT_TRUE(
+        conns_->Update({.svc_id = Service(fe).svc_id, .backend_id = IdOf(fe, b)}, count).ok());
+  }
+  uint64_t Conns(const model::Frontend& fe, const model::Backend& b) {
+    absl::StatusOr<uint64_t> c =
+        conns_->Lookup({.svc_id = Service(fe).svc_id, .backend_id = IdOf(fe, b)});
+    return c.ok() ? *c : 0;
+  }
 };
 
 std::vector<model::Backend> ThreeBackends() {
@@ -545,6 +574,86 @@ TEST_F(LbSelectTest, RevisionSwapIsSeen) {
   // A clean swap between two runs needs no retry and is not an inconsistency.
   EXPECT_EQ(Counter(SM_CNT_REV_RETRY), 0u);
   EXPECT_EQ(Counter(SM_CNT_INCONSISTENT), 0u);
+}
+
+// Least-connections compares live counts per unit of weight: 3 connections on a weight-2 backend
+// (1.5 each) are fewer than 2 on a weight-1 backend.
+TEST_F(LbSelectTest, LeastConnectionsPicksFewestConnectionsPerWeight) {
+  const model::Frontend fe = Fe("10.96.0.1");
+  const std::vector<model::Backend> bes = {MakeBackend("10.0.0.1", 8080, 1),
+                                           MakeBackend("10.0.0.2", 8080, 1),
+                                           MakeBackend("10.0.0.3", 8080, 2)};
+  ASSERT_NO_FATAL_FAILURE(Apply({Svc(fe, bes, LbAlgorithm::kLeastConnections)}));
+  ASSERT_NO_FATAL_FAILURE(SetConns(fe, bes[0], 3));
+  ASSERT_NO_FATAL_FAILURE(SetConns(fe, bes[1], 1));
+  ASSERT_NO_FATAL_FAILURE(SetConns(fe, bes[2], 3));
+  for (uint32_t rand : {0u, 1u, 7u, 0xffffffffu}) {
+    sm_lb_test_ctx got = Run(fe, Flow{.rand = rand});
+    ASSERT_EQ(got.result, SM_LB_TEST_OK) << ResultName(got.result);
+    EXPECT_EQ(Name(got.out), Name(bes[1])) << "rand " << rand;
+    EXPECT_EQ(got.held_backend_id, 0u) << "not a tracked call: no count taken";
+  }
+  ASSERT_NO_FATAL_FAILURE(SetConns(fe, bes[1], 2));
+  sm_lb_test_ctx got = Run(fe, Flow{.rand = 0});
+  ASSERT_EQ(got.result, SM_LB_TEST_OK);
+  EXPECT_EQ(Name(got.out), Name(bes[2])) << "1.5 per unit of weight beats 2";
+}
+
+// Ties are drawn in proportion to weight: with no connections anywhere, every backend can win,
+// and the weight-2 backend about twice as often.
+TEST_F(LbSelectTest, LeastConnectionsBreaksTiesByWeightedRandomDraw) {
+  const model::Frontend fe = Fe("10.96.0.1");
+  const std::vector<model::Backend> bes = {MakeBackend("10.0.0.1", 8080, 1),
+                                           MakeBackend("10.0.0.2", 8080, 1),
+                                           MakeBackend("10.0.0.3", 8080, 2)};
+  ASSERT_NO_FATAL_FAILURE(Apply({Svc(fe, bes, LbAlgorithm::kLeastConnections)}));
+  std::map<std::string, int> seen;
+  for (uint32_t rand = 0; rand < 400; ++rand) {
+    sm_lb_test_ctx got = Run(fe, Flow{.rand = rand});
+    ASSERT_EQ(got.result, SM_LB_TEST_OK) << ResultName(got.result);
+    seen[Name(got.out)]++;
+  }
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[Name(bes[2])], 200) << "weight 2 of 4: rand % tie_weight decides exactly";
+}
+
+// A tracked call (TCP connect) takes a count on the backend it returns; at the limit the breaker
+// moves to the least-loaded backend under it, and with none left refuses without taking any.
+TEST_F(LbSelectTest, ConnectionLimitFallsBackThenRefuses) {
+  const model::Frontend fe = Fe("10.96.0.1");
+  const std::vector<model::Backend> bes = ThreeBackends();
+  model::ServiceEntry e = Svc(fe, bes);
+  e.max_connections_per_backend = 2;
+  ASSERT_NO_FATAL_FAILURE(Apply({e}));
+  std::vector<sm_backend> table = LiveTable(fe);
+  ASSERT_EQ(table.size(), 3u);
+  ASSERT_NO_FATAL_FAILURE(SetConns(fe, bes[0], 2));
+  ASSERT_NO_FATAL_FAILURE(SetConns(fe, bes[1], 1));
+  ASSERT_NO_FATAL_FAILURE(SetConns(fe, bes[2], 0));
+
+  // The draw that lands on the full bes[0] falls back to the least loaded backend, bes[2].
+  uint32_t full_slot = 0;
+  while (Name(table[full_slot]) != Name(bes[0])) ++full_slot;
+  sm_lb_test_ctx got = Run(fe, Flow{.rand = full_slot, .track = true});
+  ASSERT_EQ(got.result, SM_LB_TEST_OK) << ResultName(got.result);
+  EXPECT_EQ(Name(got.out), Name(bes[2]));
+  EXPECT_EQ(got.held_backend_id, IdOf(fe, bes[2]));
+  EXPECT_EQ(Conns(fe, bes[2]), 1u);
+  EXPECT_EQ(Conns(fe, bes[0]), 2u) << "the full backend's count is untouched";
+
+  ASSERT_NO_FATAL_FAILURE(SetConns(fe, bes[1], 2));
+  ASSERT_NO_FATAL_FAILURE(SetConns(fe, bes[2], 2));
+  uint64_t refused = Counter(SM_CNT_CONN_LIMIT);
+  for (uint32_t rand = 0; rand < 3; ++rand) {
+    got = Run(fe, Flow{.rand = rand, .track = true});
+    EXPECT_EQ(got.result, SM_LB_TEST_OVER_LIMIT) << ResultName(got.result);
+    EXPECT_EQ(got.held_backend_id, 0u);
+  }
+  for (const model::Backend& b : bes) EXPECT_EQ(Conns(fe, b), 2u) << Name(b);
+  EXPECT_EQ(Counter(SM_CNT_CONN_LIMIT), refused) << "the hook counts refusals, not selection";
+  // An untracked call (UDP, sendmsg) never counts, so the limit does not apply to it.
+  got = Run(fe, Flow{.rand = 0});
+  EXPECT_EQ(got.result, SM_LB_TEST_OK) << ResultName(got.result);
 }
 
 }  // namespace

@@ -124,6 +124,7 @@ TEST(VerifierLoadTest, SockLbLoads) {
                      {"sm_recvmsg6", kSockAddr, BPF_CGROUP_UDP6_RECVMSG},
                      {"sm_getpeername4", kSockAddr, BPF_CGROUP_INET4_GETPEERNAME},
                      {"sm_getpeername6", kSockAddr, BPF_CGROUP_INET6_GETPEERNAME},
+                     {"sm_sock_release", BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE},
                  });
 }
 

@@ -605,13 +605,13 @@ TEST_P(AgentProcessRestartTest, RestartUnderLoadDropsNothing) {
     EXPECT_THAT(first->Log(), HasSubstr("the datapath stays attached"));
   }
   absl::SleepFor(absl::Milliseconds(500));  // no agent at all: the pins carry the datapath
-  // What the next agent must adopt: every link still pinned (the eight load-balancer links, plus
+  // What the next agent must adopt: every link still pinned (the nine load-balancer links, plus
   // the short-circuit's when its start-up probe kept it).
   size_t pinned_links = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(PinDir(instance_) + "/links")) {
     ++pinned_links;
   }
-  EXPECT_GE(pinned_links, 8u);
+  EXPECT_GE(pinned_links, 9u);
   std::unique_ptr<AgentProcess> second;
   ASSERT_NO_FATAL_FAILURE(StartAgent(second, args));
   absl::SleepFor(absl::Milliseconds(300));  // load across the new programs too
@@ -1004,8 +1004,8 @@ TEST_F(AgentProcessTest, ShortCircuitConnectionSurvivesRestarts) {
 
   ASSERT_NO_FATAL_FAILURE(StartAgent(agent, on));
   ASSERT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
-  // The eight load-balancer links and the sockops link.
-  EXPECT_TRUE(absl::StrContains(agent->Log(), "0 programs attached, 9 adopted from pins"))
+  // The nine load-balancer links (eight sock_addr hooks and sock_release) and the sockops link.
+  EXPECT_TRUE(absl::StrContains(agent->Log(), "0 programs attached, 10 adopted from pins"))
       << agent->Log();
   before = PinnedRedirects(instance_);
   EXPECT_EQ(SendAndCheck(p->client.get(), p->server.get(), kBytes, 4), "");

@@ -33,7 +33,8 @@ absl::StatusOr<std::unique_ptr<TestDatapath>> TestDatapath::Create(uint32_t tabl
   t->datapath_ = *std::move(dp);
   agent::DatapathMaps& m = t->datapath_->maps();
   absl::StatusOr<agent::MapSync> sync = agent::MapSync::Recover(
-      agent::ServiceMaps{.services = &m.services, .backends = &m.backends, .lut = &m.lut},
+      agent::ServiceMaps{
+          .services = &m.services, .backends = &m.backends, .lut = &m.lut, .conns = &m.conns},
       table_size);
   if (!sync.ok()) return sync.status();
   t->sync_.emplace(*std::move(sync));

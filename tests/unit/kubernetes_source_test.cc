@@ -238,6 +238,27 @@ TEST(ObjectCacheTest, PublishesOnlyOnceServicesAndSlicesAreListed) {
   EXPECT_THAT(s.errors, IsEmpty());
 }
 
+// The Kubernetes API source reads Services through the manifest parser, so the load-balancing
+// annotations mean the same there.
+TEST(ObjectCacheTest, LeastConnectionsAndConnectionLimitAnnotationsReachTheState) {
+  ObjectCache cache;
+  json svc = Svc("a", "10.96.0.10", 80, "1");
+  svc["metadata"]["annotations"]["sockmesh.io/lb-algorithm"] = "least-connections";
+  svc["metadata"]["annotations"]["sockmesh.io/max-connections-per-backend"] = "50";
+  json bad = Svc("b", "10.96.0.11", 80, "3");
+  bad["metadata"]["annotations"]["sockmesh.io/max-connections-per-backend"] = "many";
+  cache.Replace(ObjectKind::kService, {svc, bad});
+  cache.Replace(ObjectKind::kEndpointSlice, {Slice("a", {"10.0.0.1"}, "2")});
+  const Snapshot s = cache.Get();
+  ASSERT_EQ(s.state.size(), 1u);
+  EXPECT_EQ(s.state.begin()->second.algorithm, model::LbAlgorithm::kLeastConnections);
+  EXPECT_EQ(s.state.begin()->second.max_connections_per_backend, 50u);
+  ASSERT_THAT(s.errors, SizeIs(1));
+  EXPECT_THAT(s.errors[0],
+              AllOf(HasSubstr("Service default/b"),
+                    HasSubstr("sockmesh.io/max-connections-per-backend"), HasSubstr("\"many\"")));
+}
+
 TEST(ObjectCacheTest, InvalidObjectIsRejectedAloneAndLastGoodStays) {
   ObjectCache cache;
   json bad = Svc("b", "10.96.0.11", 80, "3");

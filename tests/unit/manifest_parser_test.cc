@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -374,7 +375,50 @@ metadata:
 spec: {clusterIP: 127.10.0.1, ports: [{port: 80}]}
 )"),
             "services.yaml: Service shop/web: metadata.annotations[sockmesh.io/lb-algorithm]: "
-            "invalid value \"round-robin\": must be random or maglev");
+            "invalid value \"round-robin\": must be random, maglev or least-connections");
+}
+
+std::string AnnotatedService(const std::string& annotations) {
+  return absl::StrCat(R"(
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+  annotations: )",
+                      annotations, R"(
+spec: {clusterIP: 127.10.0.1, ports: [{port: 80}]}
+)");
+}
+
+TEST(ServiceTest, LeastConnectionsAndConnectionLimitAnnotations) {
+  absl::StatusOr<ParsedManifests> parsed =
+      Parse(AnnotatedService(R"({sockmesh.io/lb-algorithm: least-connections, )"
+                             R"(sockmesh.io/max-connections-per-backend: "100"})"));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->services.size(), 1u);
+  EXPECT_EQ(parsed->services[0].algorithm, model::LbAlgorithm::kLeastConnections);
+  EXPECT_EQ(parsed->services[0].max_connections_per_backend, 100u);
+
+  parsed = Parse(AnnotatedService(R"({sockmesh.io/max-connections-per-backend: "0"})"));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->services[0].max_connections_per_backend, 0u) << "0 means unlimited";
+  EXPECT_EQ(parsed->services[0].algorithm, model::LbAlgorithm::kRandom);
+  parsed = Parse(AnnotatedService(R"({sockmesh.io/max-connections-per-backend: "65535"})"));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->services[0].max_connections_per_backend, 65535u);
+}
+
+TEST(ServiceErrorTest, ConnectionLimitMustBeAnIntegerInRange) {
+  for (const char* bad : {"-1", "65536", "ten", "1.5", ""}) {
+    EXPECT_EQ(ErrorOf(AnnotatedService(
+                  absl::StrCat(R"({sockmesh.io/max-connections-per-backend: ")", bad, R"("})"))),
+              absl::StrCat("services.yaml: Service shop/web: "
+                           "metadata.annotations[sockmesh.io/max-connections-per-backend]: "
+                           "invalid value \"",
+                           bad, "\": must be an integer 0-65535 (0 = unlimited)"))
+        << bad;
+  }
 }
 
 TEST(ServiceErrorTest, UnknownServiceType) {

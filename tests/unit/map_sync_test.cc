@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/support/fake_map.h"
 
@@ -30,7 +31,9 @@ model::ServiceEntry Svc(const std::string& vip, uint16_t port, std::vector<model
 
 class MapSyncTest : public ::testing::Test {
  protected:
-  ServiceMaps maps() { return {.services = &svc_, .backends = &be_, .lut = &lut_}; }
+  ServiceMaps maps() {
+    return {.services = &svc_, .backends = &be_, .lut = &lut_, .conns = &conns_};
+  }
   MapSync Recover() {
     auto s = MapSync::Recover(maps(), 251);
     EXPECT_TRUE(s.ok()) << s.status();
@@ -53,7 +56,113 @@ class MapSyncTest : public ::testing::Test {
   FakeMap<sm_svc_key, sm_svc> svc_{"sm_svc_v1", 100};
   FakeMap<sm_be_key, sm_backend> be_{"sm_be_v1", 100};
   FakeMap<sm_lut_key, uint32_t> lut_{"sm_lut_v1", 2000};
+  FakeMap<sm_be_conn_key, uint64_t> conns_{"sm_be_conns_v1", 100};
 };
+
+// The backend ids in LUT slots [first, first + n) of the service's current revision.
+std::vector<uint32_t> Slots(FakeMap<sm_lut_key, uint32_t>& lut, const sm_svc& v, uint32_t first,
+                            uint32_t n) {
+  std::vector<uint32_t> ids;
+  for (uint32_t slot = first; slot < first + n; ++slot) {
+    auto id = lut.Lookup(sm_lut_key{.svc_id = v.svc_id, .rev = v.rev, .slot = slot});
+    ids.push_back(id.ok() ? *id : 0);
+  }
+  return ids;
+}
+
+TEST_F(MapSyncTest, LeastConnectionsTableIsTheBackendList) {
+  MapSync sync = Recover();
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080, 1), Be("127.0.0.12", 8080, 5)},
+              model::LbAlgorithm::kLeastConnections));
+  sync.Apply(st);
+  sm_svc v = SvcValue("127.10.0.1", 80);
+  EXPECT_EQ(v.algo, SM_LB_LEAST_CONN);
+  EXPECT_EQ(v.lut_size, 2u) << "one slot per backend, whatever the weights";
+  EXPECT_EQ(v.backend_count, 2u);
+  EXPECT_EQ(lut_.size(), 2u);
+  std::vector<uint32_t> ids = Slots(lut_, v, 0, 2);
+  EXPECT_EQ(std::set<uint32_t>(ids.begin(), ids.end()).size(), 2u);
+}
+
+TEST_F(MapSyncTest, ConnectionLimitAppendsTheBackendListAndSurvivesRecovery) {
+  MapSync sync = Recover();
+  model::DesiredState st;
+  model::ServiceEntry e =
+      Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080, 1), Be("127.0.0.12", 8080, 3)},
+          model::LbAlgorithm::kMaglev);
+  e.max_connections_per_backend = 7;
+  Put(st, e);
+  sync.Apply(st);
+  sm_svc v = SvcValue("127.10.0.1", 80);
+  EXPECT_EQ(v.max_conns_per_backend, 7);
+  EXPECT_EQ(v.lut_size, 251u);
+  EXPECT_EQ(lut_.size(), 253u) << "the Maglev table, then one slot per backend";
+  std::vector<uint32_t> list = Slots(lut_, v, 251, 2);
+  EXPECT_EQ(std::set<uint32_t>(list.begin(), list.end()).size(), 2u);
+  EXPECT_EQ(LutSlotsWritten(v), 253u);
+
+  // A restarted agent sees the list as part of the revision, not as orphans.
+  MapSync again = Recover();
+  EXPECT_EQ(again.orphans_removed(), 0u);
+  ResetCounts();
+  SyncReport r = again.Apply(st);
+  EXPECT_EQ(r.unchanged, 1) << r.Summary();
+  EXPECT_EQ(Writes(), 0);
+
+  // Changing only the limit rewrites the service entry alone.
+  st.begin()->second.max_connections_per_backend = 9;
+  ResetCounts();
+  r = again.Apply(st);
+  EXPECT_EQ(r.updated, 1);
+  EXPECT_EQ(Writes(), 1);
+  EXPECT_EQ(SvcValue("127.10.0.1", 80).max_conns_per_backend, 9);
+
+  // Dropping the limit drops the list.
+  st.begin()->second.max_connections_per_backend = 0;
+  again.Apply(st);
+  EXPECT_EQ(lut_.size(), 251u);
+}
+
+TEST_F(MapSyncTest, TooManyBackendsForTheListFailOnlyThatService) {
+  MapSync sync = Recover();
+  std::vector<model::Backend> many;
+  for (int i = 0; i < SM_LB_MAX_LIST_BACKENDS + 1; ++i) {
+    many.push_back(Be(absl::StrCat("127.1.", i / 250, ".", i % 250 + 1), 80));
+  }
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, many, model::LbAlgorithm::kLeastConnections));
+  Put(st, Svc("127.10.0.2", 80, {Be("127.0.0.11", 8080)}));
+  SyncReport r = sync.Apply(st);
+  EXPECT_EQ(r.failed, 1);
+  EXPECT_EQ(r.added, 1);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("257 backends"), std::string::npos) << r.errors[0];
+}
+
+TEST_F(MapSyncTest, ZeroCountsOfGoneBackendsArePrunedLiveOnesKept) {
+  MapSync sync = Recover();
+  model::DesiredState st;
+  Put(st, Svc("127.10.0.1", 80, {Be("127.0.0.11", 8080), Be("127.0.0.12", 8080)},
+              model::LbAlgorithm::kLeastConnections));
+  sync.Apply(st);
+  sm_svc v = SvcValue("127.10.0.1", 80);
+  std::vector<uint32_t> ids = Slots(lut_, v, 0, 2);
+  // What the kernel would have: counts for both backends, and stale pairs of a gone service.
+  ASSERT_TRUE(conns_.Update({.svc_id = v.svc_id, .backend_id = ids[0]}, 0).ok());
+  ASSERT_TRUE(conns_.Update({.svc_id = v.svc_id, .backend_id = ids[1]}, 4).ok());
+  ASSERT_TRUE(conns_.Update({.svc_id = 999, .backend_id = 1}, 0).ok());
+  ASSERT_TRUE(conns_.Update({.svc_id = 999, .backend_id = 2}, 3).ok());
+  sync.Apply(st);
+  EXPECT_EQ(conns_.size(), 3u) << "only the zero count of the gone service goes";
+  EXPECT_EQ(sync.conn_counts_pruned(), 1u);
+
+  // The backend with open connections leaves: its count stays until they close.
+  st.begin()->second.backends.pop_back();
+  sync.Apply(st);
+  auto left = conns_.Lookup({.svc_id = v.svc_id, .backend_id = ids[1]});
+  EXPECT_TRUE(left.ok());
+}
 
 TEST_F(MapSyncTest, AddWritesBackendsAndTableThenService) {
   MapSync sync = Recover();

@@ -48,6 +48,21 @@ TEST(ProtoConversionTest, ServiceRoundTripKeepsEveryField) {
   EXPECT_EQ(*back, e);
 }
 
+TEST(ProtoConversionTest, LeastConnectionsAndConnectionLimitRoundTrip) {
+  ServiceEntry e = Svc("10.0.0.1", 80, {"10.1.0.1"}, LbAlgorithm::kLeastConnections);
+  e.max_connections_per_backend = 65535;
+  v1::Service proto = ToProto(e);
+  EXPECT_EQ(proto.algorithm(), v1::LB_ALGORITHM_LEAST_CONNECTIONS);
+  EXPECT_EQ(proto.max_connections_per_backend(), 65535u);
+  absl::StatusOr<ServiceEntry> back = FromProto(proto);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, e);
+
+  proto.set_max_connections_per_backend(65536);
+  EXPECT_THAT(FromProto(proto).status().message(),
+              HasSubstr("max_connections_per_backend 65536 is not in 0..65535"));
+}
+
 TEST(ProtoConversionTest, Ipv6RoundTrip) {
   ServiceEntry e = Svc("fd00::1", 443, {"fd00::10", "fd00::11"});
   absl::StatusOr<ServiceEntry> back = FromProto(ToProto(e));

@@ -90,7 +90,8 @@ TEST(FormatServicesTableTest, OneRowPerBackendWithAlignedColumns) {
   std::vector<std::string> lines = Lines(table);
   ASSERT_THAT(lines, SizeIs(7)) << table;
   EXPECT_THAT(lines[0], ::testing::StartsWith("FRONTEND"));
-  for (const char* column : {"ALGORITHM", "AFFINITY", "REVISION", "BACKEND", "WEIGHT", "SHARE"}) {
+  for (const char* column :
+       {"ALGORITHM", "AFFINITY", "LIMIT", "REVISION", "BACKEND", "WEIGHT", "SHARE", "ACTIVE"}) {
     EXPECT_THAT(lines[0], HasSubstr(column));
   }
   // Every backend starts in the BACKEND column; the frontend is only on its first row.
@@ -101,8 +102,8 @@ TEST(FormatServicesTableTest, OneRowPerBackendWithAlignedColumns) {
   EXPECT_THAT(lines[1], ::testing::StartsWith("127.10.0.10:80/TCP"));
   EXPECT_THAT(lines[1], HasSubstr("random"));
   EXPECT_THAT(lines[1], HasSubstr("none"));
-  EXPECT_THAT(lines[1], ::testing::EndsWith("25.0%"));
-  EXPECT_THAT(lines[2], ::testing::EndsWith("75.0%"));
+  EXPECT_THAT(lines[1], ::testing::EndsWith("25.0%  0"));
+  EXPECT_THAT(lines[2], ::testing::EndsWith("75.0%  0"));
 
   EXPECT_THAT(lines[3], ::testing::StartsWith("127.10.0.20:53/UDP"));
   EXPECT_THAT(lines[3], HasSubstr("connects are refused"));
@@ -116,8 +117,8 @@ TEST(FormatServicesTableTest, OneRowPerBackendWithAlignedColumns) {
   EXPECT_THAT(lines[4], HasSubstr("maglev"));
   EXPECT_THAT(lines[4], HasSubstr("ClientIP/10800s"));
   EXPECT_EQ(lines[4].find("[fd00::11]:8443"), backend_col) << table;
-  EXPECT_THAT(lines[4], ::testing::EndsWith("33.3%"));
-  EXPECT_THAT(lines[5], ::testing::EndsWith("66.7%"));
+  EXPECT_THAT(lines[4], ::testing::EndsWith("33.3%  0"));
+  EXPECT_THAT(lines[5], ::testing::EndsWith("66.7%  0"));
   // Warnings follow their service, marked and indented.
   EXPECT_EQ(lines[6], "  ! 1 of 3 selection-table slots are missing");
   for (const std::string& line : lines) EXPECT_THAT(line, Not(::testing::EndsWith(" ")));
@@ -210,7 +211,9 @@ class ReadServicesTest : public ::testing::Test {
 
   absl::StatusOr<ServiceDump> Read() {
     return ReadServices(
-        ServiceMapsReader{.services = &services_, .backends = &backends_, .lut = &lut_}, "test");
+        ServiceMapsReader{
+            .services = &services_, .backends = &backends_, .lut = &lut_, .conns = &conns_},
+        "test");
   }
 
   static model::Backend B(const std::string& ip, uint16_t port, uint32_t weight = 1) {
@@ -220,7 +223,35 @@ class ReadServicesTest : public ::testing::Test {
   MemoryMap<sm_svc_key, sm_svc> services_{"sm_svc_v1"};
   MemoryMap<sm_be_key, sm_backend> backends_{"sm_be_v1"};
   MemoryMap<sm_lut_key, uint32_t> lut_{"sm_lut_v1"};
+  MemoryMap<sm_be_conn_key, uint64_t> conns_{"sm_be_conns_v1"};
 };
+
+TEST_F(ReadServicesTest, ShowsLeastConnectionsTheLimitAndLiveCounts) {
+  sm_svc v = Write(Frontend("127.10.0.30", 80), 3, 1,
+                   {{4, B("127.0.0.31", 8080)}, {5, B("127.0.0.32", 8080)}}, {4, 5});
+  v.algo = SM_LB_LEAST_CONN;
+  v.max_conns_per_backend = 100;
+  ASSERT_TRUE(services_.Update(agent::ToSvcKey(Frontend("127.10.0.30", 80)), v).ok());
+  ASSERT_TRUE(conns_.Update({.svc_id = 3, .backend_id = 4}, 10).ok());
+  ASSERT_TRUE(conns_.Update({.svc_id = 9, .backend_id = 5}, 7).ok());  // another service's count
+
+  absl::StatusOr<ServiceDump> dump = Read();
+  ASSERT_TRUE(dump.ok()) << dump.status();
+  ASSERT_THAT(dump->services, SizeIs(1));
+  const ServiceView& s = dump->services[0];
+  EXPECT_EQ(s.algorithm, "least-connections");
+  EXPECT_EQ(s.max_connections_per_backend, 100u);
+  ASSERT_THAT(s.backends, SizeIs(2));
+  EXPECT_EQ(s.backends[0].active_connections, 10u);
+  EXPECT_EQ(s.backends[1].active_connections, 0u);
+
+  std::string table = FormatServicesTable(*dump);
+  EXPECT_THAT(table, HasSubstr("least-connections"));
+  for (const char* column : {"LIMIT", "ACTIVE"}) EXPECT_THAT(table, HasSubstr(column));
+  auto json = nlohmann::json::parse(FormatServicesJson(*dump));
+  EXPECT_EQ(json["services"][0]["max_connections_per_backend"], 100);
+  EXPECT_EQ(json["services"][0]["backends"][0]["active_connections"], 10);
+}
 
 TEST_F(ReadServicesTest, ReadsTheCurrentRevisionSortedByFrontend) {
   Write(Frontend("127.10.0.20", 80), 2, 1, {}, {});

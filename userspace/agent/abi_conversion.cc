@@ -69,7 +69,15 @@ absl::StatusOr<model::Backend> FromAbiBackend(const sm_backend& be) {
 }
 
 uint8_t ToAbiAlgorithm(model::LbAlgorithm algorithm) {
-  return algorithm == model::LbAlgorithm::kMaglev ? SM_LB_MAGLEV : SM_LB_RANDOM;
+  switch (algorithm) {
+    case model::LbAlgorithm::kMaglev:
+      return SM_LB_MAGLEV;
+    case model::LbAlgorithm::kLeastConnections:
+      return SM_LB_LEAST_CONN;
+    case model::LbAlgorithm::kRandom:
+      break;
+  }
+  return SM_LB_RANDOM;
 }
 
 absl::StatusOr<model::LbAlgorithm> FromAbiAlgorithm(uint8_t algo) {
@@ -78,8 +86,19 @@ absl::StatusOr<model::LbAlgorithm> FromAbiAlgorithm(uint8_t algo) {
       return model::LbAlgorithm::kRandom;
     case SM_LB_MAGLEV:
       return model::LbAlgorithm::kMaglev;
+    case SM_LB_LEAST_CONN:
+      return model::LbAlgorithm::kLeastConnections;
   }
   return absl::DataLossError(absl::StrCat("kernel service entry has algorithm ", algo));
+}
+
+bool HasBackendList(const sm_svc& svc) {
+  return svc.algo == SM_LB_LEAST_CONN || svc.max_conns_per_backend != 0;
+}
+
+uint32_t LutSlotsWritten(const sm_svc& svc) {
+  if (svc.algo == SM_LB_LEAST_CONN || !HasBackendList(svc)) return svc.lut_size;
+  return svc.lut_size + svc.backend_count;
 }
 
 absl::StatusOr<ServiceTables> BuildServiceTables(const model::ServiceEntry& entry,
@@ -88,6 +107,12 @@ absl::StatusOr<ServiceTables> BuildServiceTables(const model::ServiceEntry& entr
   t.algo = ToAbiAlgorithm(entry.algorithm);
   t.affinity_timeout_s =
       entry.affinity == model::SessionAffinity::kClientIP ? entry.affinity_timeout_seconds : 0;
+  if (entry.max_connections_per_backend > model::kMaxConnectionsPerBackend) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        entry.frontend.ToString(), ": max_connections_per_backend ",
+        entry.max_connections_per_backend, " exceeds ", model::kMaxConnectionsPerBackend));
+  }
+  t.max_conns_per_backend = static_cast<uint16_t>(entry.max_connections_per_backend);
   t.backends = entry.backends;
   for (const model::Backend& b : t.backends) {
     if (b.address.family != entry.frontend.vip.family) {
@@ -97,7 +122,18 @@ absl::StatusOr<ServiceTables> BuildServiceTables(const model::ServiceEntry& entr
     }
   }
   if (t.backends.empty()) return t;
-  if (entry.algorithm == model::LbAlgorithm::kMaglev) {
+  const bool needs_list =
+      entry.algorithm == model::LbAlgorithm::kLeastConnections || t.max_conns_per_backend != 0;
+  if (needs_list && t.backends.size() > SM_LB_MAX_LIST_BACKENDS) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        entry.frontend.ToString(), ": ", t.backends.size(), " backends; least-connections and ",
+        "max-connections-per-backend support at most ", SM_LB_MAX_LIST_BACKENDS));
+  }
+  std::vector<uint32_t> list(t.backends.size());
+  for (uint32_t i = 0; i < list.size(); ++i) list[i] = i;
+  if (entry.algorithm == model::LbAlgorithm::kLeastConnections) {
+    t.lut = list;  // the list is the whole table
+  } else if (entry.algorithm == model::LbAlgorithm::kMaglev) {
     std::vector<lb::MaglevBackend> mb;
     mb.reserve(t.backends.size());
     for (const model::Backend& b : t.backends) mb.push_back({b.ToString(), b.weight});
@@ -109,6 +145,10 @@ absl::StatusOr<ServiceTables> BuildServiceTables(const model::ServiceEntry& entr
     weights.reserve(t.backends.size());
     for (const model::Backend& b : t.backends) weights.push_back(b.weight);
     t.lut = lb::BuildWeightedTable(weights, maglev_table_size);
+  }
+  t.lut_size = static_cast<uint32_t>(t.lut.size());
+  if (needs_list && entry.algorithm != model::LbAlgorithm::kLeastConnections) {
+    t.lut.insert(t.lut.end(), list.begin(), list.end());
   }
   return t;
 }

@@ -25,13 +25,24 @@ absl::StatusOr<model::LbAlgorithm> FromAbiAlgorithm(uint8_t algo);
 // A service as the kernel will hold it, before ids and revisions are assigned.
 struct ServiceTables {
   std::vector<model::Backend> backends;  // the ready backends, in model order
-  std::vector<uint32_t> lut;             // slot -> index into `backends`; empty = refuse
+  // slot -> index into `backends`; empty = refuse. Ends with the backend list (struct sm_svc in
+  // abi.h) when the service has one.
+  std::vector<uint32_t> lut;
+  uint32_t lut_size = 0;  // sm_svc.lut_size: the selection table's slots, without an appended list
   uint8_t algo = SM_LB_RANDOM;
-  uint32_t affinity_timeout_s = 0;  // 0 = no session affinity
+  uint32_t affinity_timeout_s = 0;     // 0 = no session affinity
+  uint16_t max_conns_per_backend = 0;  // 0 = unlimited
 };
 
-// Builds the selection table: Maglev over `maglev_table_size` slots, or a weighted table (plain
-// [0..n) when all weights are equal). Fails for a backend whose family differs from the VIP's.
+// Whether a service keeps the one-slot-per-backend list that least-connections and the connection
+// limit walk, and how many sm_lut_v1 slots it writes in all.
+bool HasBackendList(const sm_svc& svc);
+uint32_t LutSlotsWritten(const sm_svc& svc);
+
+// Builds the selection table: one slot per backend for least-connections, Maglev over
+// `maglev_table_size` slots, or a weighted table (plain [0..n) when all weights are equal); then
+// appends the backend list when a connection limit needs it. Fails for a backend whose family
+// differs from the VIP's, and for a list longer than SM_LB_MAX_LIST_BACKENDS.
 absl::StatusOr<ServiceTables> BuildServiceTables(const model::ServiceEntry& entry,
                                                  uint32_t maglev_table_size);
 

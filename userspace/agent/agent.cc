@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "userspace/agent/cgroup.h"
-#include "userspace/agent/short_circuit_probe.h"
 #include "userspace/agent/control_plane_client.h"
+#include "userspace/agent/short_circuit_probe.h"
 #include "userspace/lb/maglev.h"
 #include "userspace/log/log.h"
 
@@ -123,7 +123,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
 
 ServiceMaps Agent::service_maps() {
   DatapathMaps& m = datapath_->maps();
-  return ServiceMaps{.services = &m.services, .backends = &m.backends, .lut = &m.lut};
+  return ServiceMaps{
+      .services = &m.services, .backends = &m.backends, .lut = &m.lut, .conns = &m.conns};
 }
 
 void Agent::Sync(bool reread_kernel) {

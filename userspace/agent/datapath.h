@@ -47,6 +47,7 @@ struct DatapathMaps {
   bpf::TypedMap<sm_lut_key, uint32_t> lut;
   bpf::TypedMap<sm_aff_key, sm_aff_val> affinity;
   bpf::TypedMap<sm_revnat_key, sm_revnat_val> revnat;
+  bpf::TypedMap<sm_be_conn_key, uint64_t> conns;
   int counters_fd = -1;
 };
 
@@ -121,6 +122,7 @@ inline constexpr char kBackendsMap[] = "sm_be_v1";
 inline constexpr char kLutMap[] = "sm_lut_v1";
 inline constexpr char kAffinityMap[] = "sm_aff_v1";
 inline constexpr char kRevNatMap[] = "sm_revnat_v1";
+inline constexpr char kBackendConnsMap[] = "sm_be_conns_v1";
 inline constexpr char kCountersMap[] = "sm_counters_v1";
 inline constexpr char kSockPairsMap[] = "sm_sock_pairs_v1";
 inline constexpr char kSockopsLink[] = "sm_sockops";

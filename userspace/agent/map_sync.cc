@@ -30,7 +30,8 @@ bool SameBackends(const std::map<uint32_t, sm_backend>& a,
 
 bool SameSettings(const sm_svc& a, const sm_svc& b) {
   return a.algo == b.algo && a.affinity_timeout_s == b.affinity_timeout_s &&
-         a.lut_size == b.lut_size && a.backend_count == b.backend_count;
+         a.lut_size == b.lut_size && a.backend_count == b.backend_count &&
+         a.max_conns_per_backend == b.max_conns_per_backend;
 }
 
 uint32_t NextRev(uint32_t rev) { return rev + 1 == 0 ? 1 : rev + 1; }
@@ -66,7 +67,7 @@ absl::Status MapSync::RecoverState() {
     Applied& a = applied_[*frontend];
     a.svc_id = value.svc_id;
     a.value = value;
-    a.lut.assign(value.lut_size, 0);
+    a.lut.assign(LutSlotsWritten(value), 0);
     live[value.svc_id] = {*frontend, value.rev};
     next_svc_id_ = std::max(next_svc_id_, value.svc_id + 1);
   }
@@ -118,10 +119,11 @@ absl::StatusOr<MapSync::Wanted> MapSync::Plan(const model::ServiceEntry& entry) 
   }
   w.lut.reserve(tables->lut.size());
   for (uint32_t index : tables->lut) w.lut.push_back(ids[index]);
-  w.header.lut_size = static_cast<uint32_t>(w.lut.size());
+  w.header.lut_size = tables->lut_size;
   w.header.backend_count = static_cast<uint32_t>(w.backends.size());
   w.header.affinity_timeout_s = tables->affinity_timeout_s;
   w.header.algo = tables->algo;
+  w.header.max_conns_per_backend = tables->max_conns_per_backend;
   return w;
 }
 
@@ -150,6 +152,7 @@ SyncReport MapSync::Apply(const model::DesiredState& desired) {
     if (!s.ok()) fail(frontend, s);
   }
   PruneBackendIds();
+  PruneConnCounts();
   return report;
 }
 
@@ -258,6 +261,23 @@ void MapSync::PruneBackendIds() {
     for (const auto& [id, be] : a.backends) used.insert(id);
   }
   std::erase_if(backend_ids_, [&](const auto& kv) { return !used.contains(kv.second); });
+}
+
+void MapSync::PruneConnCounts() {
+  if (!maps_.conns) return;
+  absl::StatusOr<std::vector<std::pair<sm_be_conn_key, uint64_t>>> counts = maps_.conns->Dump();
+  if (!counts.ok()) return;  // next Apply tries again; the kernel keeps counting meanwhile
+  std::set<std::pair<uint32_t, uint32_t>> live;
+  for (const auto& [frontend, a] : applied_) {
+    for (const auto& [id, be] : a.backends) live.insert({a.svc_id, id});
+  }
+  // A count that is not zero belongs to open sockets, whatever the desired state says: it goes
+  // when they close. A hook may still race a delete here (see sm_be_conns_v1 in maps.h), but only
+  // for a backend that has already left its service.
+  for (const auto& [key, count] : *counts) {
+    if (count != 0 || live.contains({key.svc_id, key.backend_id})) continue;
+    if (maps_.conns->Delete(key).ok()) ++conn_counts_pruned_;
+  }
 }
 
 }  // namespace sockmesh::agent

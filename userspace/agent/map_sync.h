@@ -28,6 +28,9 @@ struct ServiceMaps {
   bpf::MapInterface<sm_svc_key, sm_svc>* services = nullptr;
   bpf::MapInterface<sm_be_key, sm_backend>* backends = nullptr;
   bpf::MapInterface<sm_lut_key, uint32_t>* lut = nullptr;
+  // Live connection counts (written by the kernel); optional. MapSync only deletes entries that
+  // are zero and belong to no current (service, backend) pair, so the map does not fill up.
+  bpf::MapInterface<sm_be_conn_key, uint64_t>* conns = nullptr;
 };
 
 struct SyncReport {
@@ -52,6 +55,7 @@ class MapSync {
 
   size_t service_count() const { return applied_.size(); }
   uint64_t orphans_removed() const { return orphans_removed_; }
+  uint64_t conn_counts_pruned() const { return conn_counts_pruned_; }
 
  private:
   // A service as it is in the kernel now.
@@ -82,6 +86,7 @@ class MapSync {
   void DeleteRevision(uint32_t svc_id, uint32_t rev, const std::map<uint32_t, sm_backend>& backends,
                       size_t lut_size, SyncReport& report);
   void PruneBackendIds();
+  void PruneConnCounts();
 
   ServiceMaps maps_;
   uint32_t table_size_;
@@ -91,6 +96,7 @@ class MapSync {
   uint32_t next_backend_id_ = 1;
   uint32_t next_svc_id_ = 1;
   uint64_t orphans_removed_ = 0;
+  uint64_t conn_counts_pruned_ = 0;
 };
 
 }  // namespace sockmesh::agent

@@ -20,7 +20,8 @@ constexpr bool kAbiSafe = std::has_unique_object_representations_v<T>&&
 static_assert(kAbiSafe<sm_svc_key> && sizeof(sm_svc_key) == 20);
 static_assert(offsetof(sm_svc_key, port) == 16 && offsetof(sm_svc_key, family) == 19);
 static_assert(kAbiSafe<sm_svc> && sizeof(sm_svc) == 24);
-static_assert(offsetof(sm_svc, affinity_timeout_s) == 16 && offsetof(sm_svc, algo) == 20);
+static_assert(offsetof(sm_svc, affinity_timeout_s) == 16 && offsetof(sm_svc, algo) == 20 &&
+              offsetof(sm_svc, max_conns_per_backend) == 22);
 static_assert(kAbiSafe<sm_lut_key> && sizeof(sm_lut_key) == 12);
 static_assert(kAbiSafe<sm_be_key> && sizeof(sm_be_key) == 12);
 static_assert(kAbiSafe<sm_backend> && sizeof(sm_backend) == 24);
@@ -30,8 +31,10 @@ static_assert(kAbiSafe<sm_aff_val> && sizeof(sm_aff_val) == 16);
 static_assert(kAbiSafe<sm_revnat_key> && sizeof(sm_revnat_key) == 32);
 static_assert(offsetof(sm_revnat_key, addr) == 8 && offsetof(sm_revnat_key, port) == 24);
 static_assert(kAbiSafe<sm_revnat_val> && sizeof(sm_revnat_val) == 20);
-static_assert(kAbiSafe<sm_sock_vip> && sizeof(sm_sock_vip) == 40);
-static_assert(offsetof(sm_sock_vip, vip_port) == 32 && offsetof(sm_sock_vip, family) == 36);
+static_assert(kAbiSafe<sm_sock_vip> && sizeof(sm_sock_vip) == 48);
+static_assert(offsetof(sm_sock_vip, vip_port) == 32 && offsetof(sm_sock_vip, family) == 36 &&
+              offsetof(sm_sock_vip, svc_id) == 40 && offsetof(sm_sock_vip, backend_id) == 44);
+static_assert(kAbiSafe<sm_be_conn_key> && sizeof(sm_be_conn_key) == 8);
 static_assert(kAbiSafe<sm_sock_key> && sizeof(sm_sock_key) == 40);
 static_assert(offsetof(sm_sock_key, remote) == 16 && offsetof(sm_sock_key, local_port) == 32 &&
               offsetof(sm_sock_key, remote_port) == 34 && offsetof(sm_sock_key, family) == 36);

@@ -65,8 +65,12 @@ absl::StatusOr<PinnedServiceMaps> OpenPinnedServiceMaps(const std::string& bpffs
   if (!backends.ok()) return backends.status();
   auto lut = OpenMap<sm_lut_key, uint32_t>(bpffs_root, instance, agent::kLutMap);
   if (!lut.ok()) return lut.status();
-  return PinnedServiceMaps{
-      .services = *std::move(services), .backends = *std::move(backends), .lut = *std::move(lut)};
+  auto conns = OpenMap<sm_be_conn_key, uint64_t>(bpffs_root, instance, agent::kBackendConnsMap);
+  if (!conns.ok()) return conns.status();
+  return PinnedServiceMaps{.services = *std::move(services),
+                           .backends = *std::move(backends),
+                           .lut = *std::move(lut),
+                           .conns = *std::move(conns)};
 }
 
 absl::StatusOr<sys::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,

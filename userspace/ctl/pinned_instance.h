@@ -20,9 +20,11 @@ struct PinnedServiceMaps {
   bpf::TypedMap<sm_svc_key, sm_svc> services;
   bpf::TypedMap<sm_be_key, sm_backend> backends;
   bpf::TypedMap<sm_lut_key, uint32_t> lut;
+  bpf::TypedMap<sm_be_conn_key, uint64_t> conns;
 
   ServiceMapsReader reader() const {
-    return ServiceMapsReader{.services = &services, .backends = &backends, .lut = &lut};
+    return ServiceMapsReader{
+        .services = &services, .backends = &backends, .lut = &lut, .conns = &conns};
   }
 };
 

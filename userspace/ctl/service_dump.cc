@@ -52,6 +52,7 @@ absl::StatusOr<ServiceView> ReadRevision(const model::Frontend& frontend, const 
   view.revision = svc.rev;
   view.affinity_timeout_s = svc.affinity_timeout_s;
   view.lut_size = svc.lut_size;
+  view.max_connections_per_backend = svc.max_conns_per_backend;
   if (absl::StatusOr<model::LbAlgorithm> algo = agent::FromAbiAlgorithm(svc.algo); algo.ok()) {
     view.algorithm = Str(model::LbAlgorithmName(*algo));
   } else {
@@ -104,11 +105,22 @@ absl::StatusOr<ServiceView> ReadRevision(const model::Frontend& frontend, const 
       continue;
     }
     auto it = slots.find(id);
+    uint64_t active = 0;
+    if (maps.conns) {
+      absl::StatusOr<uint64_t> count =
+          maps.conns->Lookup(sm_be_conn_key{.svc_id = svc.svc_id, .backend_id = id});
+      if (count.ok()) {
+        active = *count;
+      } else if (!absl::IsNotFound(count.status())) {
+        return count.status();
+      }
+    }
     view.backends.push_back(BackendView{.address = backend->address,
                                         .port = backend->port,
                                         .weight = backend->weight,
                                         .backend_id = id,
-                                        .slots = it == slots.end() ? 0 : it->second});
+                                        .slots = it == slots.end() ? 0 : it->second,
+                                        .active_connections = active});
   }
   std::sort(view.backends.begin(), view.backends.end(),
             [](const BackendView& a, const BackendView& b) {
@@ -132,6 +144,13 @@ std::string AffinityText(uint32_t timeout_s) {
 }
 
 std::string PercentText(double share) { return absl::StrFormat("%.1f%%", share * 100.0); }
+
+std::string LimitText(uint32_t limit) { return limit == 0 ? "none" : absl::StrCat(limit); }
+
+// Least-connections has no fixed share: the live counts decide.
+bool HasShare(const ServiceView& s) {
+  return s.algorithm != model::LbAlgorithmName(model::LbAlgorithm::kLeastConnections);
+}
 
 }  // namespace
 
@@ -189,10 +208,12 @@ std::string FormatServicesTable(const ServiceDump& dump) {
   if (dump.services.empty() && dump.warnings.empty()) {
     return absl::StrCat("No services in datapath instance \"", dump.instance, "\".\n");
   }
-  TextTable table({"FRONTEND", "ALGORITHM", "AFFINITY", "REVISION", "BACKEND", "WEIGHT", "SHARE"});
+  TextTable table({"FRONTEND", "ALGORITHM", "AFFINITY", "LIMIT", "REVISION", "BACKEND", "WEIGHT",
+                   "SHARE", "ACTIVE"});
   for (const ServiceView& s : dump.services) {
-    std::vector<std::string> head = {s.frontend.ToString(), s.algorithm,
-                                     AffinityText(s.affinity_timeout_s), absl::StrCat(s.revision)};
+    std::vector<std::string> head = {
+        s.frontend.ToString(), s.algorithm, AffinityText(s.affinity_timeout_s),
+        LimitText(s.max_connections_per_backend), absl::StrCat(s.revision)};
     if (s.backends.empty()) {
       head.push_back("<none>");
       table.AddRow(std::move(head), absl::StrCat("(", kRefusedNote, ")"));
@@ -203,7 +224,8 @@ std::string FormatServicesTable(const ServiceDump& dump) {
           i == 0 ? head : std::vector<std::string>(head.size(), std::string());
       row.push_back(HostPort(b.address, b.port));
       row.push_back(absl::StrCat(b.weight));
-      row.push_back(PercentText(s.ShareOf(b)));
+      row.push_back(HasShare(s) ? PercentText(s.ShareOf(b)) : "-");
+      row.push_back(absl::StrCat(b.active_connections));
       table.AddRow(std::move(row));
     }
     if (!s.backends.empty() && s.lut_size == 0) table.AddNote(absl::StrCat("  ! ", kRefusedNote));
@@ -224,13 +246,15 @@ std::string FormatServicesJson(const ServiceDump& dump) {
                               {"weight", b.weight},
                               {"share", s.ShareOf(b)},
                               {"slots", b.slots},
-                              {"backend_id", b.backend_id}});
+                              {"backend_id", b.backend_id},
+                              {"active_connections", b.active_connections}});
     }
     Json entry = {{"frontend", s.frontend.ToString()},
                   {"vip", s.frontend.vip.ToString()},
                   {"port", s.frontend.port},
                   {"protocol", Str(model::ProtocolName(s.frontend.protocol))},
                   {"algorithm", s.algorithm},
+                  {"max_connections_per_backend", s.max_connections_per_backend},
                   {"affinity_timeout_seconds", s.affinity_timeout_s},
                   {"revision", s.revision},
                   {"service_id", s.svc_id},

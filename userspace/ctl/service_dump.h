@@ -22,7 +22,8 @@ struct BackendView {
   uint16_t port = 0;    // host byte order
   uint32_t weight = 0;  // as configured; informational, the slots decide
   uint32_t backend_id = 0;
-  uint32_t slots = 0;  // selection-table slots that point at this backend
+  uint32_t slots = 0;               // selection-table slots that point at this backend
+  uint64_t active_connections = 0;  // live TCP connections counted by the kernel (sm_be_conns_v1)
 };
 
 // One frontend and its live backend set (the entries under the service's current revision).
@@ -30,10 +31,12 @@ struct ServiceView {
   model::Frontend frontend;
   uint32_t svc_id = 0;
   uint32_t revision = 0;
-  std::string algorithm;            // "random", "maglev", or "unknown(N)" for a newer agent's value
-  uint32_t affinity_timeout_s = 0;  // 0 = no session affinity
-  uint32_t lut_size = 0;            // selection-table slots; 0 = connects are refused
-  std::vector<BackendView> backends;  // sorted by address, then port
+  // "random", "maglev", "least-connections", or "unknown(N)" for a newer agent's value.
+  std::string algorithm;
+  uint32_t max_connections_per_backend = 0;  // 0 = unlimited
+  uint32_t affinity_timeout_s = 0;           // 0 = no session affinity
+  uint32_t lut_size = 0;                     // selection-table slots; 0 = connects are refused
+  std::vector<BackendView> backends;         // sorted by address, then port
   // Inconsistencies found while reading (missing slots, unknown backends): what the kernel would
   // count as inconsistent_maps_failed_open.
   std::vector<std::string> warnings;
@@ -54,6 +57,8 @@ struct ServiceMapsReader {
   const bpf::MapInterface<sm_svc_key, sm_svc>* services = nullptr;
   const bpf::MapInterface<sm_be_key, sm_backend>* backends = nullptr;
   const bpf::MapInterface<sm_lut_key, uint32_t>* lut = nullptr;
+  // Live connection counts; optional (no ACTIVE figures without it).
+  const bpf::MapInterface<sm_be_conn_key, uint64_t>* conns = nullptr;
 };
 
 // Reads every frontend with the backend set of its current revision. The agent may swap a
@@ -64,8 +69,9 @@ absl::StatusOr<ServiceDump> ReadServices(const ServiceMapsReader& maps, std::str
 std::string FormatServicesTable(const ServiceDump& dump);
 // JSON (pretty-printed, keys in a stable order):
 // {"instance": ..., "services": [{"frontend": "127.10.0.10:80/TCP", "vip": ..., "port": ...,
-//  "protocol": "TCP", "algorithm": ..., "affinity_timeout_seconds": ..., "revision": ...,
-//  "backends": [{"address": ..., "port": ..., "weight": ..., "share": 0.25, ...}]}]}
+//  "protocol": "TCP", "algorithm": ..., "max_connections_per_backend": ...,
+//  "affinity_timeout_seconds": ..., "revision": ..., "backends": [{"address": ..., "port": ...,
+//  "weight": ..., "share": 0.25, ..., "active_connections": ...}]}]}
 std::string FormatServicesJson(const ServiceDump& dump);
 
 }  // namespace sockmesh::ctl

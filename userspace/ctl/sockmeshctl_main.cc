@@ -109,8 +109,9 @@ int main(int argc, char** argv) {
       app.add_subcommand("services", "List the frontends and backends the kernel holds");
   services->footer(
       "Reads <bpffs>/sockmesh/<instance>/maps/ (read only). Per frontend: VIP:port/protocol,\n"
-      "algorithm, session affinity, revision of the live backend set, and per backend its\n"
-      "weight and share of the selection table (the fraction of connects it receives).");
+      "algorithm, session affinity, per-backend connection limit, revision of the live backend\n"
+      "set, and per backend its weight, share of the selection table (the fraction of connects\n"
+      "it receives; \"-\" for least-connections) and live TCP connections counted by the kernel.");
   AddInstanceFlags(services, services_flags);
 
   InstanceFlags counters_flags;

@@ -67,6 +67,8 @@ const std::vector<std::string>& DatapathEventNames() {
     n[SM_CNT_SC_REDIRECT] = "short_circuit_redirect";
     n[SM_CNT_SC_PASS] = "short_circuit_pass";
     n[SM_CNT_SC_INSERT_FAIL] = "short_circuit_insert_failed";
+    n[SM_CNT_CONN_LIMIT] = "refused_connection_limit";
+    n[SM_CNT_CONN_UNTRACKED] = "connection_untracked";
     return n;
   }();
   return kNames;

@@ -39,9 +39,19 @@ struct sm_svc {
   __u32 lut_size;           /* slots in sm_lut_v1 for (svc_id, rev); 0 = no backend: refuse */
   __u32 backend_count;      /* backends in the set (for tools; the LUT drives selection) */
   __u32 affinity_timeout_s; /* ClientIP session affinity timeout in seconds; 0 = no affinity */
-  __u8 algo;                /* SM_LB_RANDOM or SM_LB_MAGLEV */
-  __u8 pad[3];
+  __u8 algo;                /* SM_LB_RANDOM, SM_LB_MAGLEV or SM_LB_LEAST_CONN */
+  __u8 pad;
+  /* Circuit breaker: live TCP connections one backend may hold for this service; 0 = unlimited.
+   * Took two bytes that were zero padding in the first layout, so older entries read as
+   * unlimited and the size and other offsets did not change. */
+  __u16 max_conns_per_backend;
 };
+
+/* The backend list: one sm_lut_v1 slot per backend, in agent order, for least-connections and the
+ * connection limit, which must look at every backend rather than draw one. Slots
+ * [first, first + backend_count) with first = 0 for SM_LB_LEAST_CONN (the list is the whole table)
+ * and first = lut_size for other algorithms with max_conns_per_backend != 0 (appended after the
+ * table); other services have no list. At most SM_LB_MAX_LIST_BACKENDS backends. */
 
 /* Key of sm_lut_v1; the value is a __u32 backend_id. */
 struct sm_lut_key {
@@ -101,7 +111,7 @@ struct sm_revnat_val {
   __u8 pad;
 };
 
-/* Value of sm_sock_vip_v1 (socket-local storage): what a connected socket dialed and where it was
+/* Value of sm_sock_vip_v2 (socket-local storage): what a connected socket dialed and where it was
  * sent. Freed by the kernel with the socket, so long-lived connections never lose it to eviction.
  */
 struct sm_sock_vip {
@@ -111,6 +121,17 @@ struct sm_sock_vip {
   __be16 backend_port;
   __u8 family; /* SM_FAMILY_V4 / SM_FAMILY_V6, of both */
   __u8 pad[3];
+  /* The sm_be_conns_v1 entry this socket holds one count in; backend_id 0 = none. Set by the
+   * connect hook for TCP, given back by the next connect() of the socket or its release. */
+  __u32 svc_id;
+  __u32 backend_id;
+};
+
+/* Key of sm_be_conns_v1; the value is a __u64 count of live TCP sockets. Not per revision: a
+ * connection keeps counting against its backend across backend-set updates. */
+struct sm_be_conn_key {
+  __u32 svc_id;
+  __u32 backend_id;
 };
 
 /* Key of sm_sock_pairs_v1 (SOCKHASH): a TCP connection as one of its sockets sees it. The peer
@@ -134,7 +155,8 @@ SM_STATIC_ASSERT(sizeof(struct sm_aff_key) == 16, "sm_aff_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_aff_val) == 16, "sm_aff_val layout");
 SM_STATIC_ASSERT(sizeof(struct sm_revnat_key) == 32, "sm_revnat_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_revnat_val) == 20, "sm_revnat_val layout");
-SM_STATIC_ASSERT(sizeof(struct sm_sock_vip) == 40, "sm_sock_vip layout");
+SM_STATIC_ASSERT(sizeof(struct sm_sock_vip) == 48, "sm_sock_vip layout");
+SM_STATIC_ASSERT(sizeof(struct sm_be_conn_key) == 8, "sm_be_conn_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_sock_key) == 40, "sm_sock_key layout");
 
 #endif /* SOCKMESH_ABI_H_ */

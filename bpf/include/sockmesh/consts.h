@@ -5,7 +5,7 @@
 #define SOCKMESH_CONSTS_H_
 
 /* Bumped whenever a shared struct's layout changes; map names carry the same _vN suffix. */
-#define SM_ABI_VERSION 1
+#define SM_ABI_VERSION 2
 
 /* Address families as stored in sm_*.family (not AF_*: those differ between libc and the kernel
  * headers we can see from BPF). */
@@ -15,6 +15,11 @@
 /* sm_svc.algo */
 #define SM_LB_RANDOM 0
 #define SM_LB_MAGLEV 1
+#define SM_LB_LEAST_CONN 2 /* fewest live connections per unit of weight; see lib/lb.h */
+
+/* Longest backend list (see struct sm_svc): the most backends a least-connections service, or a
+ * service with a connection limit, may have. Each connect() walks the whole list. */
+#define SM_LB_MAX_LIST_BACKENDS 256
 
 /* Default map sizes; the agent may resize before load (bpf_map__set_max_entries). */
 #define SM_MAX_SERVICES 16384
@@ -22,6 +27,8 @@
 #define SM_MAX_LUT_ENTRIES 1048576
 #define SM_MAX_AFFINITY_ENTRIES 65536
 #define SM_MAX_REVNAT_ENTRIES 262144
+/* (service, backend) pairs with a live-connection count. */
+#define SM_MAX_BE_CONN_ENTRIES 65536
 /* Established loopback sockets of the mesh cgroup (two per same-node connection). */
 #define SM_MAX_SOCK_PAIRS 65536
 
@@ -44,6 +51,8 @@
 #define SM_CNT_SC_REDIRECT 11    /* sk_msg: a send went straight to the local peer socket */
 #define SM_CNT_SC_PASS 12        /* sk_msg: peer not in sm_sock_pairs_v1, normal TCP path */
 #define SM_CNT_SC_INSERT_FAIL 13 /* sockops: could not add a socket to sm_sock_pairs_v1 */
-#define SM_CNT_MAX 14
+#define SM_CNT_CONN_LIMIT 14     /* every backend at its connection limit: refused */
+#define SM_CNT_CONN_UNTRACKED 15 /* sm_be_conns_v1 or socket storage full: connect not counted */
+#define SM_CNT_MAX 16
 
 #endif /* SOCKMESH_CONSTS_H_ */
