@@ -2,14 +2,18 @@
 // The sockmeshctl binary against a real datapath: services programmed through MapSync must come
 // back out of the pinned maps as the kernel holds them, and `exec` must put a command in the
 // cgroup it names (and never in the root cgroup).
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -20,6 +24,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/name_server.h"
 #include "tests/support/scoped_cgroup.h"
 #include "tests/support/test_datapath.h"
 #include "userspace/agent/cgroup.h"
@@ -226,6 +231,60 @@ TEST_F(SockmeshctlTest, ServicesJsonShowsWhatTheKernelHolds) {
   EXPECT_EQ((*maglev)["affinity_timeout_seconds"], 60);
   ASSERT_EQ((*maglev)["backends"].size(), 2u);
   EXPECT_NEAR((*maglev)["backends"][0]["share"].get<double>(), 0.5, 0.02);
+}
+
+// Connections held open through the real connect hook show up per backend, with the algorithm
+// and the connection limit.
+TEST_F(SockmeshctlTest, ServicesShowLeastConnectionsLimitAndActiveConnections) {
+  std::vector<std::unique_ptr<NameServer>> servers;
+  std::vector<model::Backend> backends;
+  for (const char* ip : {"127.0.8.1", "127.0.8.2"}) {
+    auto s = NameServer::Start(ip, NameServer::Kind::kTcp, ip);
+    ASSERT_TRUE(s.ok()) << s.status();
+    backends.push_back(MakeBackend(ip, (*s)->port()));
+    servers.push_back(*std::move(s));
+  }
+  model::ServiceEntry svc = MakeService("127.10.8.1", 80, model::Protocol::kTcp, backends,
+                                        model::LbAlgorithm::kLeastConnections);
+  svc.max_connections_per_backend = 5;
+  model::DesiredState state;
+  AddService(state, svc);
+  Apply(state);
+
+  std::vector<sys::UniqueFd> held;
+  for (int i = 0; i < 4; ++i) {
+    sys::UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(80);
+    inet_pton(AF_INET, "127.10.8.1", &sa.sin_addr);
+    ASSERT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0)
+        << strerror(errno);
+    held.push_back(std::move(fd));
+  }
+  RunResult r = RunCtl({"services", "--instance", dp_->instance(), "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json* lc = FindService(doc, "127.10.8.1:80/TCP");
+  ASSERT_NE(lc, nullptr) << r.out;
+  EXPECT_EQ((*lc)["algorithm"], "least-connections");
+  EXPECT_EQ((*lc)["max_connections_per_backend"], 5);
+  ASSERT_EQ((*lc)["backends"].size(), 2u);
+  EXPECT_EQ((*lc)["backends"][0]["active_connections"], 2) << lc->dump(2);
+  EXPECT_EQ((*lc)["backends"][1]["active_connections"], 2) << lc->dump(2);
+
+  RunResult table = RunCtl({"services", "--instance", dp_->instance()});
+  ASSERT_EQ(table.exit_code, 0) << Describe(table);
+  std::cout << table.out;
+  EXPECT_THAT(table.out, HasSubstr("least-connections"));
+
+  held.clear();
+  r = RunCtl({"services", "--instance", dp_->instance(), "-o", "json"});
+  doc = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+  lc = FindService(doc, "127.10.8.1:80/TCP");
+  ASSERT_NE(lc, nullptr) << r.out;
+  EXPECT_EQ((*lc)["backends"][0]["active_connections"], 0) << "closed sockets give counts back";
+  EXPECT_EQ((*lc)["backends"][1]["active_connections"], 0);
 }
 
 TEST_F(SockmeshctlTest, ServicesTableFollowsAnUpdate) {
