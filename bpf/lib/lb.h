@@ -4,7 +4,7 @@
 #ifndef SOCKMESH_BPF_LIB_LB_H_
 #define SOCKMESH_BPF_LIB_LB_H_
 
-#include "lib/conn_track.h"
+#include "lib/backend_conns.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
 

@@ -74,7 +74,7 @@ struct {
 } sm_sock_vip_v2 SEC(".maps");
 
 /* Live TCP connections per (svc_id, backend_id). The connect hook adds one when it sends a socket
- * to a backend; the socket's next connect() or its release takes it back (lib/conn_track.h). Read
+ * to a backend; the socket's next connect() or its release takes it back (lib/backend_conns.h). Read
  * by least-connections and the connection limit, and by sockmeshctl. Entries are never deleted by
  * the kernel (a delete racing an increment would lose it); the agent deletes zero entries of pairs
  * that no longer exist. No prealloc: a hook's pointer is never recycled for another key. */

@@ -11,8 +11,8 @@
  *
  * A socket counts from connect() until it is closed or connects again: a connect that the backend
  * refuses keeps its count until the application closes the socket. */
-#ifndef SOCKMESH_BPF_LIB_CONN_TRACK_H_
-#define SOCKMESH_BPF_LIB_CONN_TRACK_H_
+#ifndef SOCKMESH_BPF_LIB_BACKEND_CONNS_H_
+#define SOCKMESH_BPF_LIB_BACKEND_CONNS_H_
 
 #include "lib/maps.h"
 #include "lib/metrics.h"
@@ -73,4 +73,4 @@ static __always_inline void sm_sock_conn_release(struct sm_sock_vip *v) {
   v->svc_id = 0;
 }
 
-#endif /* SOCKMESH_BPF_LIB_CONN_TRACK_H_ */
+#endif /* SOCKMESH_BPF_LIB_BACKEND_CONNS_H_ */
