@@ -520,7 +520,8 @@ void PrintResultLines(const std::vector<Row>& rows) {
     if (!r.load.empty()) load = r.load;
     const double base = r.value[Index(Plane::kNoMesh)];
     std::string key = absl::StrCat(load, "_", r.figure);
-    absl::StrReplaceAll({{" ", "_"}, {"/", "_per_"}, {"%", "pct"}}, &key);
+    absl::StrReplaceAll(
+        {{" ", "_"}, {"/", "_per_"}, {"%", "pct"}, {"(", ""}, {")", ""}, {"+", "_"}}, &key);
     std::cout << absl::StrFormat(
         "RESULT %s no_mesh=%.2f mesh=%.2f mesh_sc=%.2f "
         "ratio_mesh=%.3f ratio_mesh_sc=%.3f\n",
@@ -664,7 +665,7 @@ int Run(const Options& opt) {
                    LoadAverage(), (*mesh_dp)->cgroup_path(), (*sc_dp)->cgroup_path(),
                    kBackendIps[0], kBackendIps[1], kBackendIps[2], opt.vip, kRrPort, kOneShotPort,
                    kSinkPort, opt.rounds, opt.seconds, opt.request_bytes, opt.response_bytes,
-                   opt.conns, opt.bulk_chunk, opt.bulk_window_mib, probe)
+                   opt.conns, opt.bulk_chunk, opt.bulk_window_mib, *priority, probe)
             << std::flush;
 
   std::vector<Load> loads = {{.kind = LoadKind::kMax, .label = "max (closed)"}};
