@@ -774,7 +774,7 @@ int main(int argc, char** argv) {
       "this node, for no mesh, sockmesh without the short-circuit, and sockmesh with the "
       "short-circuit forced on, in rotating rounds of the same run; every figure also as a ratio "
       "to no mesh. Needs root; creates two throwaway cgroups and removes them again; traffic "
-      "stays on 127.0.0.0/8. Default run: about 3 minutes."};
+      "stays on 127.0.0.0/8. Default run: about 2.5 minutes."};
   app.add_option("--rounds", opt.rounds, "Rounds; each runs every load on every plane")
       ->check(CLI::Range(1, 50))
       ->capture_default_str();
