@@ -50,6 +50,8 @@
 #include "bench/accept_close_server.h"
 #include "bench/latency_histogram.h"
 #include "bench/load_average.h"
+#include "bench/loopback_address.h"
+#include "bench/median.h"
 #include "bench/signal_stopper.h"
 #include "nlohmann/json.hpp"
 #include "sockmesh/consts.h"
@@ -102,23 +104,10 @@ uint64_t NowNs(clockid_t clock) {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-sockaddr_in MakeAddr(const std::string& ip, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-  return a;
-}
-
 std::string FormatAddr(const sockaddr_in& a) {
   char buf[INET_ADDRSTRLEN] = {};
   ::inet_ntop(AF_INET, &a.sin_addr, buf, sizeof(buf));
   return absl::StrCat(buf, ":", ntohs(a.sin_port));
-}
-
-bool IsLoopback(const std::string& ip) {
-  in_addr a{};
-  return ::inet_pton(AF_INET, ip.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 // Resolves --cpus to the CPUs the whole benchmark is pinned to; empty means not pinned.
@@ -363,13 +352,6 @@ absl::StatusOr<RoundResult> RunMode(testing::TestDatapath& dp, Mode mode,
       OutsideMesh(dp, [&] { r = RunRound(dp, mode, targets, seconds, opt.threads, opt.payload); });
   if (!s.ok()) return s;
   return r;
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 struct ModeSummary {

@@ -44,6 +44,8 @@
 #include "absl/time/time.h"
 #include "bench/latency_histogram.h"
 #include "bench/load_average.h"
+#include "bench/loopback_address.h"
+#include "bench/median.h"
 #include "bench/same_node_load.h"
 #include "bench/same_node_server.h"
 #include "bench/signal_stopper.h"
@@ -127,19 +129,6 @@ absl::Status InPlane(const PlaneSetup& p, Fn fn) {
   return p.dp->cgroup().Leave();
 }
 
-sockaddr_in MakeAddr(const std::string& ip, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-  return a;
-}
-
-bool IsLoopback(const std::string& ip) {
-  in_addr a{};
-  return ::inet_pton(AF_INET, ip.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
-}
-
 // The client's and the server's CPU (-1: not pinned).
 struct Cpus {
   int client = -1;
@@ -220,13 +209,6 @@ struct Cell {
   uint64_t errors = 0, window_waits = 0, xlated = 0, redirects = 0, foreign = 0;
   std::string first_error;
 };
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 std::string Us(double ns) { return absl::StrFormat("%.1f", ns / 1e3); }
 
