@@ -49,6 +49,10 @@
 #include "absl/strings/str_split.h"
 #include "bench/accept_close_server.h"
 #include "bench/latency_histogram.h"
+#include "bench/load_average.h"
+#include "bench/loopback_address.h"
+#include "bench/median.h"
+#include "bench/signal_stopper.h"
 #include "nlohmann/json.hpp"
 #include "sockmesh/consts.h"
 #include "tests/support/test_datapath.h"
@@ -94,82 +98,16 @@ struct Options {
   std::string json;
 };
 
-// Set by the signal thread on SIGINT/SIGTERM; every loop checks it.
-std::atomic<bool> g_stop{false};
-
-// SIGINT and SIGTERM are blocked in every thread and taken by this one with sigtimedwait(), so a
-// Ctrl-C only sets g_stop: the rounds stop within one connect() and the datapath (cgroup, links,
-// pins) is torn down by its destructor, never skipped by a default signal death. Must be
-// constructed before any other thread exists, so that all of them inherit the mask.
-class SignalStopper {
- public:
-  SignalStopper() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~SignalStopper() {
-    done_.store(true);
-    thread_.join();
-  }
-  SignalStopper(const SignalStopper&) = delete;
-  SignalStopper& operator=(const SignalStopper&) = delete;
-
- private:
-  void Run() {
-    const timespec tick{.tv_sec = 0, .tv_nsec = 100'000'000};
-    while (!done_.load()) {
-      siginfo_t info;
-      int sig = sigtimedwait(&set_, &info, &tick);
-      if (sig <= 0) continue;
-      if (g_stop.exchange(true)) {
-        std::cerr << "connect-bench: still cleaning up, please wait" << std::endl;
-      } else {
-        std::cerr << "connect-bench: " << strsignal(sig) << ", stopping and cleaning up"
-                  << std::endl;
-      }
-    }
-  }
-
-  sigset_t set_;
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
-
 uint64_t NowNs(clockid_t clock) {
   timespec ts;
   clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-sockaddr_in MakeAddr(const std::string& ip, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-  return a;
-}
-
 std::string FormatAddr(const sockaddr_in& a) {
   char buf[INET_ADDRSTRLEN] = {};
   ::inet_ntop(AF_INET, &a.sin_addr, buf, sizeof(buf));
   return absl::StrCat(buf, ":", ntohs(a.sin_port));
-}
-
-// The 1/5/15-minute load averages: other work on the machine moves the rate (not the CPU time per
-// connection) of every mode, so a reader needs to know how busy the machine was.
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return absl::StrCat(one, " ", five, " ", fifteen);
-}
-
-bool IsLoopback(const std::string& ip) {
-  in_addr a{};
-  return ::inet_pton(AF_INET, ip.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 // Resolves --cpus to the CPUs the whole benchmark is pinned to; empty means not pinned.
@@ -259,7 +197,7 @@ void ClientLoop(const std::vector<sockaddr_in>& targets, size_t first, double se
   const uint64_t deadline = start + static_cast<uint64_t>(seconds * 1e9);
   size_t next = first;
   uint64_t now = start;
-  while (now < deadline && !g_stop.load(std::memory_order_relaxed)) {
+  while (now < deadline && !StopRequested()) {
     const sockaddr_in& target = targets[next];
     next = next + 1 == targets.size() ? 0 : next + 1;
     if (int err = OneConnection(target, payload, out.connect_ns); err != 0) {
@@ -317,7 +255,7 @@ RoundResult RunRound(testing::TestDatapath& dp, Mode mode, const std::vector<soc
     r.connect_ns.Merge(t.connect_ns);
   }
   r.cpu_us_per_conn = r.connects ? static_cast<double>(cpu_ns) / 1e3 / r.connects : 0;
-  r.complete = !g_stop.load();
+  r.complete = !StopRequested();
   return r;
 }
 
@@ -416,13 +354,6 @@ absl::StatusOr<RoundResult> RunMode(testing::TestDatapath& dp, Mode mode,
   return r;
 }
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 struct ModeSummary {
   std::vector<double> per_sec;  // one per complete round
   double median = 0, min = 0, max = 0;
@@ -480,7 +411,7 @@ int Run(const Options& opt) {
     std::cerr << "connect-bench: " << cpus.status().message() << std::endl;
     return 1;
   }
-  SignalStopper stopper;
+  SignalStopper stopper("connect-bench");
   // Before the backend and client threads start: they inherit the main thread's affinity.
   if (absl::Status s = PinCallingThread(*cpus); !s.ok()) {
     std::cerr << "connect-bench: " << s << std::endl;
@@ -551,7 +482,7 @@ int Run(const Options& opt) {
   std::vector<RoundResult> results;
   if (opt.warmup > 0) {
     for (Mode mode : kRoundOrder) {
-      if (g_stop.load()) break;
+      if (StopRequested()) break;
       absl::StatusOr<RoundResult> r = RunMode(**dp, mode, backends, vip, opt.warmup, opt);
       if (!r.ok()) {
         std::cerr << "connect-bench: " << r.status() << std::endl;
@@ -560,9 +491,9 @@ int Run(const Options& opt) {
       PrintRound(*r, opt.rounds);
     }
   }
-  for (int round = 1; round <= opt.rounds && !g_stop.load(); ++round) {
+  for (int round = 1; round <= opt.rounds && !StopRequested(); ++round) {
     for (Mode mode : kRoundOrder) {
-      if (g_stop.load()) break;
+      if (StopRequested()) break;
       absl::StatusOr<RoundResult> r = RunMode(**dp, mode, backends, vip, opt.seconds, opt);
       if (!r.ok()) {
         std::cerr << "connect-bench: " << r.status() << std::endl;
@@ -573,7 +504,7 @@ int Run(const Options& opt) {
       results.push_back(*std::move(r));
     }
   }
-  const bool interrupted = g_stop.load();
+  const bool interrupted = StopRequested();
 
   std::array<ModeSummary, 3> sum;
   for (const RoundResult& r : results) {
