@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/manifest_errors.h"
 
 namespace sockmesh::sources {
 namespace {
@@ -29,13 +30,7 @@ absl::StatusOr<ParsedManifests> Parse(std::string_view yaml) {
 
 // The message of the error `yaml` must produce.
 std::string ErrorOf(std::string_view yaml) {
-  absl::StatusOr<ParsedManifests> parsed = Parse(yaml);
-  if (parsed.ok()) {
-    ADD_FAILURE() << "parsed without error:\n" << yaml;
-    return "";
-  }
-  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << parsed.status();
-  return std::string(parsed.status().message());
+  return testing::ManifestErrorOf(yaml, "services.yaml");
 }
 
 constexpr std::string_view kServiceHeader = R"(

@@ -6,6 +6,7 @@
 #include "control_plane/sources/manifest_parser.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/manifest_errors.h"
 
 namespace sockmesh::sources {
 namespace {
@@ -22,13 +23,7 @@ absl::StatusOr<ParsedManifests> Parse(std::string_view yaml) {
 }
 
 std::string ErrorOf(std::string_view yaml) {
-  absl::StatusOr<ParsedManifests> parsed = Parse(yaml);
-  if (parsed.ok()) {
-    ADD_FAILURE() << "parsed without error:\n" << yaml;
-    return "";
-  }
-  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << parsed.status();
-  return std::string(parsed.status().message());
+  return testing::ManifestErrorOf(yaml, "workloads.yaml");
 }
 
 // ---- Pod ------------------------------------------------------------------------------------
