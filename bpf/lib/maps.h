@@ -97,6 +97,29 @@ struct {
   __type(value, __u64);
 } sm_sock_pairs_v1 SEC(".maps");
 
+/* Workload address -> identity, for local and remote workloads alike (policy will look up the peer
+ * of a connection here). Written by the agent (identity_sync) from the streamed model; an entry
+ * leaves when its workload or the address leaves the model. Not read by the hooks yet. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SM_MAX_IP_IDENTITIES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct sm_ip_identity_key);
+  __type(value, struct sm_identity);
+} sm_ip_identity_v1 SEC(".maps");
+
+/* Cgroup id (bpf_get_current_cgroup_id()) -> identity of the local standalone workload whose
+ * processes live in that cgroup (<mesh cgroup>/<namespace>/<name>). Written by the agent when the
+ * model or the cgroup tree changes; an entry leaves with its cgroup or its workload. Not read by
+ * the hooks yet. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SM_MAX_CGROUP_IDENTITIES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u64);
+  __type(value, struct sm_identity);
+} sm_cgroup_identity_v1 SEC(".maps");
+
 /* Outcome counters indexed by SM_CNT_*. Shared by both objects (sm_short_circuit reuses the pin).
  * Incremented by the hooks, read (summed over CPUs) by the
  * agent's metrics and sockmeshctl. */

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "control_plane/model/workload_conversion.h"
 
 namespace sockmesh::model {
 namespace {
@@ -168,6 +169,8 @@ v1::Snapshot MakeSnapshot(uint64_t version, const DesiredState& state) {
   v1::Snapshot out;
   out.set_version(version);
   for (const auto& [frontend, entry] : state) *out.add_services() = ToProto(entry);
+  AddWorkloads(state.workloads, out);
+  // Compiled policy goes here once the policy step fills it in.
   out.mutable_policy();
   return out;
 }
@@ -183,6 +186,9 @@ absl::StatusOr<DesiredState> FromSnapshot(const v1::Snapshot& snapshot) {
           absl::StrCat("snapshot ", snapshot.version(), ": frontend ", key.ToString(), " twice"));
     }
   }
+  absl::StatusOr<WorkloadState> workloads = WorkloadsFromSnapshot(snapshot);
+  if (!workloads.ok()) return workloads.status();
+  out.workloads = *std::move(workloads);
   return out;
 }
 
@@ -198,6 +204,7 @@ v1::Delta MakeDelta(uint64_t base_version, const DesiredState& base, uint64_t ve
   for (const auto& [frontend, entry] : base) {
     if (!target.contains(frontend)) *out.add_removed_frontends() = ToProto(frontend);
   }
+  AddWorkloadDelta(base.workloads, target.workloads, out);
   return out;
 }
 
@@ -212,7 +219,7 @@ absl::Status ApplyDelta(const v1::Delta& delta, DesiredState& state) {
     if (!entry.ok()) return entry.status();
     state[entry->frontend] = *std::move(entry);
   }
-  return absl::OkStatus();
+  return ApplyWorkloadDelta(delta, state.workloads);
 }
 
 }  // namespace sockmesh::model

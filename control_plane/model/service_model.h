@@ -12,23 +12,14 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "control_plane/model/ip_address.h"
+#include "control_plane/model/workload_model.h"
 
 namespace sockmesh::model {
-
-// An IPv4 or IPv6 address in network byte order. IPv4 uses the first 4 bytes; the rest stay zero.
-struct IpAddress {
-  uint8_t family = 0;  // 4 or 6; 0 means unset.
-  std::array<uint8_t, 16> bytes{};
-
-  static absl::StatusOr<IpAddress> Parse(std::string_view text);
-  std::string ToString() const;
-  bool is_v4() const { return family == 4; }
-  bool is_v6() const { return family == 6; }
-  auto operator<=>(const IpAddress&) const = default;
-};
 
 enum class Protocol : uint8_t { kTcp, kUdp };
 enum class LbAlgorithm : uint8_t { kRandom, kMaglev, kLeastConnections };
@@ -78,11 +69,21 @@ struct ServiceEntry {
   bool operator==(const ServiceEntry&) const = default;
 };
 
-// The whole desired state for one node, keyed by frontend so lookups and diffs are ordered.
-using DesiredState = std::map<Frontend, ServiceEntry>;
+// The whole desired state for one node. It is the service map, keyed by frontend so lookups and
+// diffs are ordered (code that only balances reads it as that map, as it did before workloads
+// existed), plus the workloads and their identities.
+struct DesiredState : std::map<Frontend, ServiceEntry> {
+  using std::map<Frontend, ServiceEntry>::map;
+  DesiredState() = default;
+  explicit DesiredState(std::map<Frontend, ServiceEntry> services)
+      : std::map<Frontend, ServiceEntry>(std::move(services)) {}
+  const std::map<Frontend, ServiceEntry>& services() const { return *this; }
+
+  WorkloadState workloads;
+  bool operator==(const DesiredState&) const = default;
+};
 
 // Stream forms (same text as ToString) so GoogleTest and logs print addresses, not byte arrays.
-std::ostream& operator<<(std::ostream& os, const IpAddress& ip);
 std::ostream& operator<<(std::ostream& os, const Frontend& frontend);
 std::ostream& operator<<(std::ostream& os, const Backend& backend);
 

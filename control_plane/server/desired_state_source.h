@@ -50,9 +50,9 @@ class ManifestDirectorySource : public DesiredStateSource {
   bool loaded_ = false;
 };
 
-// The Kubernetes API (list+watch of Services and EndpointSlices). Nothing is published until both
-// kinds have been listed once (the cache's version 0), so agents never get Services without their
-// backends.
+// The Kubernetes API (list+watch of Services, EndpointSlices, Pods and Namespaces). Nothing is
+// published until every kind has been listed once (the cache's version 0), so agents never get
+// Services without their backends.
 class KubernetesApiSource : public DesiredStateSource {
  public:
   static absl::StatusOr<std::unique_ptr<KubernetesApiSource>> Start(

@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "control_plane/sources/desired_state_builder.h"
+#include "control_plane/sources/workload_builder.h"
 #include "userspace/sys/errno_status.h"
 
 namespace sockmesh::sources {
@@ -90,17 +91,14 @@ absl::StatusOr<ReloadResult> ManifestDirectory::Reload() {
   }
   std::sort(result.changed_files.begin(), result.changed_files.end());
 
-  std::vector<ServiceManifest> services;
-  std::vector<EndpointSliceManifest> slices;
+  ParsedManifests all;
   for (const auto& [name, file] : files_) {
     if (!file.error.empty()) result.errors.push_back(file.error);
     if (!file.last_good.has_value()) continue;
-    services.insert(services.end(), file.last_good->services.begin(),
-                    file.last_good->services.end());
-    slices.insert(slices.end(), file.last_good->slices.begin(), file.last_good->slices.end());
+    AppendManifests(*file.last_good, all);
   }
 
-  absl::StatusOr<model::DesiredState> state = BuildDesiredState(services, slices);
+  absl::StatusOr<model::DesiredState> state = BuildDesiredState(all, state_);
   if (state.ok()) {
     result.state_changed = *state != state_;
     state_ = *std::move(state);

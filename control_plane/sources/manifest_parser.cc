@@ -725,6 +725,199 @@ absl::StatusOr<EndpointSliceManifest> ParseEndpointSlice(Reporter& r, const YAML
   return slice;
 }
 
+// ---- Workloads: Pod, WorkloadEntry, Namespace ------------------------------------------------
+
+// A workload's addresses: at most one per family, none unspecified, no duplicates. `entries` are
+// the nodes with their field paths, in the order the manifest gives them.
+absl::StatusOr<std::vector<IpAddress>> ParseWorkloadIps(
+    const Reporter& r, const std::vector<std::pair<YAML::Node, std::string>>& entries) {
+  std::vector<IpAddress> ips;
+  for (const auto& [node, path] : entries) {
+    absl::StatusOr<IpAddress> ip = ReqIp(r, node, path);
+    if (!ip.ok()) return ip.status();
+    for (const IpAddress& other : ips) {
+      if (other.family == ip->family) {
+        return r.Invalid(path, node, "must be of another IP family than the address before it");
+      }
+    }
+    ips.push_back(*ip);
+  }
+  std::sort(ips.begin(), ips.end());
+  return ips;
+}
+
+// A service account name, when set; Kubernetes requires a DNS subdomain.
+absl::StatusOr<std::optional<std::string>> ParseServiceAccount(const Reporter& r,
+                                                               const YAML::Node& node,
+                                                               absl::string_view path) {
+  absl::StatusOr<std::optional<std::string>> text = OptString(r, node, path);
+  if (!text.ok()) return text.status();
+  if (!text->has_value() || (*text)->empty()) return std::nullopt;
+  if (!IsDnsSubdomain(**text)) return r.Invalid(path, node, kSubdomainRule);
+  return text;
+}
+
+// status.podIPs (each {ip: ...}) wins over status.podIP, and its first entry must equal it, as
+// Kubernetes validates. A Pod that ended (phase Succeeded or Failed) or shares the node's network
+// has no address of its own: its IP belongs to another Pod next, or to the host.
+absl::StatusOr<std::vector<IpAddress>> ParsePodIps(const Reporter& r, const YAML::Node& object,
+                                                   bool host_network) {
+  const YAML::Node status = Child(object, "status");
+  if (Absent(status)) return std::vector<IpAddress>();
+  if (absl::Status s = ExpectMap(r, status, "status"); !s.ok()) return s;
+  absl::StatusOr<std::optional<std::string>> phase =
+      OptString(r, Child(status, "phase"), "status.phase");
+  if (!phase.ok()) return phase.status();
+  const YAML::Node single = Child(status, "podIP");
+  absl::StatusOr<std::optional<std::string>> single_text = OptString(r, single, "status.podIP");
+  if (!single_text.ok()) return single_text.status();
+  const std::string pod_ip = single_text->value_or("");
+
+  std::vector<std::pair<YAML::Node, std::string>> entries;
+  const YAML::Node list = Child(status, "podIPs");
+  if (!Absent(list)) {
+    if (absl::Status s = ExpectList(r, list, "status.podIPs"); !s.ok()) return s;
+    if (list.size() > 2) {
+      return r.Invalid("status.podIPs", list, "must hold at most two addresses, one per family");
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string path = Index("status.podIPs", i);
+      if (absl::Status s = ExpectMap(r, list[i], path); !s.ok()) return s;
+      entries.emplace_back(Child(list[i], "ip"), Field(path, "ip"));
+    }
+  }
+  if (entries.empty()) {
+    if (!pod_ip.empty()) entries.emplace_back(single, "status.podIP");
+  } else if (!pod_ip.empty()) {
+    const YAML::Node& first = entries[0].first;
+    if (!IsScalar(first) || first.Scalar() != pod_ip) {
+      return r.Invalid(entries[0].second, first,
+                       absl::StrCat("must equal status.podIP ", Quote(pod_ip)));
+    }
+  }
+  absl::StatusOr<std::vector<IpAddress>> ips = ParseWorkloadIps(r, entries);
+  if (!ips.ok()) return ips.status();
+  const std::string ended = phase->value_or("");
+  if (host_network || ended == "Succeeded" || ended == "Failed") return std::vector<IpAddress>();
+  return ips;
+}
+
+absl::StatusOr<PodManifest> ParsePod(Reporter& r, const YAML::Node& object,
+                                     absl::string_view file) {
+  absl::StatusOr<Metadata> meta = ParseMetadata(r, object, "Pod", IsDnsSubdomain, kSubdomainRule);
+  if (!meta.ok()) return meta.status();
+  PodManifest pod;
+  pod.source = std::string(file);
+  pod.namespace_name = meta->namespace_name;
+  pod.name = meta->name;
+  pod.labels = meta->labels;
+
+  // Kubernetes always serves a spec; a hand-written Pod without one gets the defaults.
+  const YAML::Node spec = Child(object, "spec");
+  if (!Absent(spec)) {
+    if (absl::Status s = ExpectMap(r, spec, "spec"); !s.ok()) return s;
+  }
+  // serviceAccountName, or the deprecated serviceAccount that older manifests still carry.
+  absl::StatusOr<std::optional<std::string>> sa =
+      ParseServiceAccount(r, Child(spec, "serviceAccountName"), "spec.serviceAccountName");
+  if (!sa.ok()) return sa.status();
+  if (!sa->has_value()) {
+    sa = ParseServiceAccount(r, Child(spec, "serviceAccount"), "spec.serviceAccount");
+    if (!sa.ok()) return sa.status();
+  }
+  pod.service_account = sa->value_or(std::string(model::kDefaultServiceAccount));
+
+  const YAML::Node node_name = Child(spec, "nodeName");
+  absl::StatusOr<std::optional<std::string>> node_text = OptString(r, node_name, "spec.nodeName");
+  if (!node_text.ok()) return node_text.status();
+  pod.node_name = node_text->value_or("");
+  if (!pod.node_name.empty() && !IsDnsSubdomain(pod.node_name)) {
+    return r.Invalid("spec.nodeName", node_name, kSubdomainRule);
+  }
+  absl::StatusOr<bool> host_network =
+      OptBool(r, Child(spec, "hostNetwork"), "spec.hostNetwork", false);
+  if (!host_network.ok()) return host_network.status();
+
+  absl::StatusOr<std::vector<IpAddress>> ips = ParsePodIps(r, object, *host_network);
+  if (!ips.ok()) return ips.status();
+  pod.ips = *std::move(ips);
+  return pod;
+}
+
+// Shaped like Istio's networking.istio.io WorkloadEntry: spec.address (sockmesh also takes
+// spec.addresses, one per family), spec.labels, spec.serviceAccount. An entry without an address
+// is a local standalone workload, known by its cgroup <mesh cgroup>/<namespace>/<name>.
+absl::StatusOr<WorkloadEntryManifest> ParseWorkloadEntry(Reporter& r, const YAML::Node& object,
+                                                         absl::string_view file) {
+  absl::StatusOr<Metadata> meta =
+      ParseMetadata(r, object, "WorkloadEntry", IsDnsLabel, kDnsLabelRule);
+  if (!meta.ok()) return meta.status();
+  WorkloadEntryManifest entry;
+  entry.source = std::string(file);
+  entry.namespace_name = meta->namespace_name;
+  entry.name = meta->name;
+
+  // No spec: a local workload with the default service account.
+  const YAML::Node spec = Child(object, "spec");
+  if (!Absent(spec)) {
+    if (absl::Status s = ExpectMap(r, spec, "spec"); !s.ok()) return s;
+  }
+  absl::StatusOr<std::map<std::string, std::string>> labels =
+      StringMap(r, Child(spec, "labels"), "spec.labels");
+  if (!labels.ok()) return labels.status();
+  entry.labels = *std::move(labels);
+  absl::StatusOr<std::optional<std::string>> sa =
+      ParseServiceAccount(r, Child(spec, "serviceAccount"), "spec.serviceAccount");
+  if (!sa.ok()) return sa.status();
+  entry.service_account = sa->value_or(std::string(model::kDefaultServiceAccount));
+
+  std::vector<std::pair<YAML::Node, std::string>> entries;
+  const YAML::Node address = Child(spec, "address");
+  const YAML::Node addresses = Child(spec, "addresses");
+  if (!Absent(address) && !Absent(addresses)) {
+    return r.Invalid("spec.addresses", addresses, "set spec.address or spec.addresses, not both");
+  }
+  if (!Absent(address)) entries.emplace_back(address, "spec.address");
+  if (!Absent(addresses)) {
+    if (absl::Status s = ExpectList(r, addresses, "spec.addresses"); !s.ok()) return s;
+    if (addresses.size() > 2) {
+      return r.Invalid("spec.addresses", addresses,
+                       "must hold at most two addresses, one per family");
+    }
+    for (size_t i = 0; i < addresses.size(); ++i) {
+      entries.emplace_back(addresses[i], Index("spec.addresses", i));
+    }
+  }
+  for (const auto& [node, path] : entries) {
+    // Istio also takes a DNS name or a Unix socket here; the datapath keys identities by IP.
+    if (IsScalar(node) && !IpAddress::Parse(node.Scalar()).ok()) {
+      return r.Invalid(path, node,
+                       "must be an IPv4 or IPv6 address (host names are not supported)");
+    }
+  }
+  absl::StatusOr<std::vector<IpAddress>> ips = ParseWorkloadIps(r, entries);
+  if (!ips.ok()) return ips.status();
+  entry.ips = *std::move(ips);
+  return entry;
+}
+
+// Namespaces are cluster-scoped: only metadata.name and metadata.labels matter.
+absl::StatusOr<NamespaceManifest> ParseNamespace(Reporter& r, const YAML::Node& object,
+                                                 absl::string_view file) {
+  const YAML::Node meta = Child(object, "metadata");
+  if (Absent(meta)) return r.Missing("metadata");
+  if (absl::Status s = ExpectMap(r, meta, "metadata"); !s.ok()) return s;
+  const YAML::Node name = Child(meta, "name");
+  absl::StatusOr<std::string> name_text = ReqString(r, name, "metadata.name");
+  if (!name_text.ok()) return name_text.status();
+  if (!IsDnsLabel(*name_text)) return r.Invalid("metadata.name", name, kDnsLabelRule);
+  r.set_object(absl::StrCat("Namespace ", *name_text));
+  absl::StatusOr<std::map<std::string, std::string>> labels =
+      StringMap(r, Child(meta, "labels"), "metadata.labels");
+  if (!labels.ok()) return labels.status();
+  return NamespaceManifest{.source = std::string(file), .name = *name_text, .labels = *labels};
+}
+
 // ---- Documents ------------------------------------------------------------------------------
 
 // Best effort "kind apiVersion ns/name" for the note about a skipped object; never fails.
@@ -761,11 +954,24 @@ absl::Status ParseDocument(absl::string_view file, size_t number, const YAML::No
     absl::StatusOr<EndpointSliceManifest> slice = ParseEndpointSlice(r, doc, file);
     if (!slice.ok()) return slice.status();
     out.slices.push_back(*std::move(slice));
+  } else if (*api_version == "v1" && *kind == "Pod") {
+    absl::StatusOr<PodManifest> pod = ParsePod(r, doc, file);
+    if (!pod.ok()) return pod.status();
+    out.pods.push_back(*std::move(pod));
+  } else if (*api_version == "v1" && *kind == "Namespace") {
+    absl::StatusOr<NamespaceManifest> ns = ParseNamespace(r, doc, file);
+    if (!ns.ok()) return ns.status();
+    out.namespaces.push_back(*std::move(ns));
+  } else if (*api_version == kWorkloadEntryApiVersion && *kind == "WorkloadEntry") {
+    absl::StatusOr<WorkloadEntryManifest> entry = ParseWorkloadEntry(r, doc, file);
+    if (!entry.ok()) return entry.status();
+    out.workload_entries.push_back(*std::move(entry));
   } else {
     out.notes.push_back(absl::StrCat(file, ": document ", number, ": ignored ",
                                      DescribeIgnored(doc, *api_version, *kind),
-                                     ": standalone mode reads only v1 Service and "
-                                     "discovery.k8s.io/v1 EndpointSlice"));
+                                     ": standalone mode reads only v1 Service, Pod and Namespace, "
+                                     "discovery.k8s.io/v1 EndpointSlice and ",
+                                     ToAbsl(kWorkloadEntryApiVersion), " WorkloadEntry"));
   }
   return absl::OkStatus();
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Reads Kubernetes-shaped YAML (v1 Service, discovery.k8s.io/v1 EndpointSlice) for standalone mode,
+// Reads Kubernetes-shaped YAML (v1 Service, Pod and Namespace, discovery.k8s.io/v1 EndpointSlice,
+// sockmesh.io/v1alpha1 WorkloadEntry) for standalone mode,
 // where sockmesh runs without an API server and an operator writes the objects into files.
 //
 // Validation follows Kubernetes where it matters to the datapath, so the same files could be
@@ -99,10 +100,51 @@ struct EndpointSliceManifest {
   bool operator==(const EndpointSliceManifest&) const = default;
 };
 
+// v1 Pod: a Kubernetes workload. Its identity is its namespace and service account.
+struct PodManifest {
+  std::string source;  // label of the file it came from, for messages
+  std::string namespace_name;
+  std::string name;
+  std::map<std::string, std::string> labels;  // metadata.labels
+  std::string service_account;                // spec.serviceAccountName, "default" when unset
+  std::string node_name;                      // spec.nodeName; "" until scheduled
+  // status.podIPs (or status.podIP); empty before the Pod has an address, after it ended
+  // (Succeeded/Failed), and for hostNetwork Pods, whose address is the node's.
+  std::vector<model::IpAddress> ips;
+  bool operator==(const PodManifest&) const = default;
+};
+
+// The apiVersion of sockmesh's own kinds.
+inline constexpr std::string_view kWorkloadEntryApiVersion = "sockmesh.io/v1alpha1";
+
+// sockmesh.io/v1alpha1 WorkloadEntry: a workload outside Kubernetes, shaped like Istio's.
+struct WorkloadEntryManifest {
+  std::string source;
+  std::string namespace_name;
+  std::string name;
+  std::map<std::string, std::string> labels;  // spec.labels
+  std::string service_account;                // spec.serviceAccount, "default" when unset
+  // spec.address or spec.addresses. Empty for a local standalone workload, which the agent finds
+  // by its cgroup <mesh cgroup>/<namespace>/<name>.
+  std::vector<model::IpAddress> ips;
+  bool operator==(const WorkloadEntryManifest&) const = default;
+};
+
+// v1 Namespace: its labels (for policy); workloads in namespaces without one are still valid.
+struct NamespaceManifest {
+  std::string source;
+  std::string name;
+  std::map<std::string, std::string> labels;
+  bool operator==(const NamespaceManifest&) const = default;
+};
+
 // Everything one file holds, in document order.
 struct ParsedManifests {
   std::vector<ServiceManifest> services;
   std::vector<EndpointSliceManifest> slices;
+  std::vector<PodManifest> pods;
+  std::vector<WorkloadEntryManifest> workload_entries;
+  std::vector<NamespaceManifest> namespaces;
   // One line per object of another kind or apiVersion, which standalone mode skips (other
   // components may read them later). Informational, not errors.
   std::vector<std::string> notes;

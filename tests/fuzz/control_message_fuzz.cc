@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "control_plane/model/proto_conversion.h"
+#include "control_plane/model/workload_conversion.h"
 #include "userspace/agent/abi_conversion.h"
 #include "userspace/lb/maglev.h"
 
@@ -66,6 +67,12 @@ void CheckAndBuildTables(const model::DesiredState& state) {
         agent::BuildServiceTables(entry, sockmesh::lb::kSupportedMaglevTableSizes[0]);
     if (!tables.ok()) continue;
     for (uint32_t slot : tables->lut) Check(slot < tables->backends.size());
+  }
+  // What the identity maps are planned from: consistent, numbers outside the reserved range.
+  Check(model::CheckWorkloadState(state.workloads).ok());
+  for (const auto& [key, w] : state.workloads.workloads) {
+    Check(w.identity >= model::kFirstAllocatedIdentity && w.identity < model::kIdentitySpace);
+    for (const model::IpAddress& ip : w.ips) Check(ip.is_v4() || ip.is_v6());
   }
 }
 

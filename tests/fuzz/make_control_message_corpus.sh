@@ -50,4 +50,19 @@ encode delta-invalid "delta { version: 6 base_version: 3
   upserted_services { name: \"x\" frontend { vip { bytes: \"\" } port: 1 }
     backends { address { $B4_1 } port: 0 weight: 100000 ready: true } }
   removed_frontends { port: 80 } }"
+encode snapshot-workloads "snapshot { version: 7
+  workloads { principal: \"cluster.local/ns/shop/sa/web\" identity: 4096 ips { $B4_1 } ips { $B6_2 }
+    namespace: \"shop\" name: \"web-1\" service_account: \"web\" labels { key: \"app\" value: \"web\" }
+    node_name: \"node-a\" }
+  workloads { principal: \"cluster.local/ns/shop/sa/client\" identity: 300 namespace: \"shop\"
+    name: \"client\" kind: WORKLOAD_KIND_WORKLOAD_ENTRY service_account: \"client\" }
+  identities { principal: \"cluster.local/ns/shop/sa/web\" identity: 4096 }
+  identities { principal: \"cluster.local/ns/shop/sa/client\" identity: 300 }
+  namespaces { name: \"shop\" labels { key: \"team\" value: \"a\" } } }"
+encode delta-workloads "delta { version: 4 base_version: 3
+  upserted_workloads { principal: \"cluster.local/ns/a/sa/b\" identity: 5000 namespace: \"a\"
+    name: \"w\" service_account: \"b\" ips { $B4_2 } }
+  upserted_identities { principal: \"cluster.local/ns/a/sa/b\" identity: 5000 }
+  removed_workloads { namespace: \"x\" name: \"y\" } removed_principals: \"cluster.local/ns/x/sa/y\"
+  upserted_namespaces { name: \"a\" } removed_namespaces: \"x\" }"
 printf '' > "$out/empty"

@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: arbitrary bytes as a manifest file through the standalone-mode parser, then
-// the Service/EndpointSlice join, as ManifestDirectory does with a file an operator wrote. Both
-// must answer with a Status, never crash, throw or hand out a state that breaks the model's
-// invariants.
+// the Service/EndpointSlice join and the workload/identity build, as ManifestDirectory does with a
+// file an operator wrote. Both must answer with a Status, never crash, throw or hand out a state
+// that breaks the model's invariants.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "control_plane/model/workload_conversion.h"
 #include "control_plane/sources/desired_state_builder.h"
 #include "control_plane/sources/manifest_parser.h"
+#include "control_plane/sources/workload_builder.h"
 
 namespace {
 
@@ -49,7 +51,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const sources::ServicePortManifest& port : svc.ports) Check(port.port != 0);
   }
   absl::StatusOr<model::DesiredState> state =
-      sources::BuildDesiredState(parsed->services, parsed->slices);
-  if (state.ok()) CheckState(*state);
+      sources::BuildDesiredState(*parsed, model::DesiredState());
+  if (state.ok()) {
+    CheckState(*state);
+    Check(model::CheckWorkloadState(state->workloads).ok());
+  }
   return 0;
 }

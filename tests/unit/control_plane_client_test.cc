@@ -141,5 +141,32 @@ TEST_F(ClientServerTest, AppliesAcksNacksAndRecovers) {
   EXPECT_EQ(applied_, StateOf({Svc("10.0.0.1", {"10.1.0.2"})}));
 }
 
+// Workloads and the identity table reach the agent through the stream: in the snapshot, then as
+// a delta when a workload changes.
+TEST_F(ClientServerTest, WorkloadsAndIdentitiesArriveBySnapshotAndDelta) {
+  model::Workload web{.namespace_name = "shop",
+                      .name = "web-1",
+                      .service_account = "web",
+                      .ips = {model::IpAddress::Parse("10.1.0.5").value()},
+                      .identity = 4096};
+  model::DesiredState first = StateOf({Svc("10.0.0.1", {"10.1.0.1"})});
+  first.workloads.workloads[web.key()] = web;
+  first.workloads.identities[web.principal()] = 4096;
+  state_.Update(first);  // version 2
+  StartClient();
+  WaitForAgent([](const v1::AgentStatus& a) { return a.last_acked_version() == 2; });
+  {
+    absl::MutexLock lock(&mu_);
+    EXPECT_EQ(applied_, first);
+  }
+  model::DesiredState second = first;
+  second.workloads.workloads[web.key()].ips = {model::IpAddress::Parse("10.1.0.6").value()};
+  second.workloads.namespaces["shop"] = {{"team", "a"}};
+  state_.Update(second);  // version 3: only workloads changed
+  WaitForAgent([](const v1::AgentStatus& a) { return a.last_acked_version() == 3; });
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(applied_, second);
+}
+
 }  // namespace
 }  // namespace sockmesh::agent

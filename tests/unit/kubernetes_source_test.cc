@@ -227,8 +227,25 @@ TEST_F(InClusterConfigTest, ExplicitConfigNeedsHttpsAndCa) {
 // ---------------------------------------------------------------------------------------------
 // The object cache alone.
 
+// Pods and Namespaces listed (empty), so publishing waits only for what a test lists next.
+void ListNoWorkloads(ObjectCache& cache) {
+  cache.Replace(ObjectKind::kPod, {});
+  cache.Replace(ObjectKind::kNamespace, {});
+}
+
+TEST(ObjectCacheTest, PublishesOnlyOnceEveryKindIsListed) {
+  ObjectCache cache;
+  cache.Replace(ObjectKind::kPod, {});
+  cache.Replace(ObjectKind::kService, {Svc("a", "10.96.0.10", 80, "1")});
+  cache.Replace(ObjectKind::kEndpointSlice, {Slice("a", {"10.0.0.1"}, "2")});
+  EXPECT_EQ(cache.Get().version, 0u);
+  cache.Replace(ObjectKind::kNamespace, {});
+  EXPECT_EQ(cache.Get().version, 1u);
+}
+
 TEST(ObjectCacheTest, PublishesOnlyOnceServicesAndSlicesAreListed) {
   ObjectCache cache;
+  ListNoWorkloads(cache);
   cache.Replace(ObjectKind::kService, {Svc("a", "10.96.0.10", 80, "1")});
   EXPECT_EQ(cache.Get().version, 0u);
   cache.Replace(ObjectKind::kEndpointSlice, {Slice("a", {"10.0.0.1"}, "2")});
@@ -261,6 +278,7 @@ TEST(ObjectCacheTest, LeastConnectionsAndConnectionLimitAnnotationsReachTheState
 
 TEST(ObjectCacheTest, InvalidObjectIsRejectedAloneAndLastGoodStays) {
   ObjectCache cache;
+  ListNoWorkloads(cache);
   json bad = Svc("b", "10.96.0.11", 80, "3");
   bad["metadata"]["annotations"]["sockmesh.io/lb-algorithm"] = "bogus";
   cache.Replace(ObjectKind::kService, {Svc("a", "10.96.0.10", 80, "1"), bad});
@@ -290,6 +308,7 @@ TEST(ObjectCacheTest, InvalidObjectIsRejectedAloneAndLastGoodStays) {
 
 TEST(ObjectCacheTest, ConflictingServicesKeepThePreviousState) {
   ObjectCache cache;
+  ListNoWorkloads(cache);
   cache.Replace(ObjectKind::kService, {Svc("a", "10.96.0.10", 80, "1")});
   cache.Replace(ObjectKind::kEndpointSlice, {});
   const uint64_t before = cache.Get().version;
@@ -328,6 +347,12 @@ TEST(KubernetesSourceTest, InitialListBuildsDesiredStateWithBearerToken) {
   EXPECT_EQ(source->cache().Objects(ObjectKind::kPod).at("default/a-1")["kind"], "Pod");
   EXPECT_EQ(source->cache().Objects(ObjectKind::kNamespace).at("default")["metadata"]["uid"],
             "ns-1");
+  // The Pod is a workload with the default service account's identity.
+  const model::Workload& pod = s.state.workloads.workloads.at({"default", "a-1"});
+  EXPECT_EQ(pod.principal(), "cluster.local/ns/default/sa/default");
+  EXPECT_EQ(pod.ips, std::vector{model::IpAddress::Parse("10.0.0.1").value()});
+  EXPECT_EQ(pod.identity, s.state.workloads.identities.at(pod.principal()));
+  EXPECT_TRUE(s.state.workloads.namespaces.contains("default"));
 
   // Every kind is listed, then watched from the list's resourceVersion with bookmarks on.
   ASSERT_TRUE(Eventually([&] {
@@ -372,6 +397,86 @@ TEST(KubernetesSourceTest, WatchEventsAddModifyAndDelete) {
   EXPECT_EQ(stats.at(ObjectKind::kService).resource_version, "102");
   EXPECT_EQ(stats.at(ObjectKind::kEndpointSlice).resource_version, "104");
   EXPECT_EQ(stats.at(ObjectKind::kService).lists, 1u);
+}
+
+json Pod(const std::string& ns, const std::string& name, const std::string& sa,
+         const std::string& ip, const std::string& rv) {
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", name}, {"namespace", ns}, {"resourceVersion", rv}, {"labels", {{"app", name}}}}},
+      {"spec",
+       {{"serviceAccountName", sa},
+        {"nodeName", "node-a"},
+        {"containers", {{{"name", "c"}, {"image", "busybox"}}}}}},
+      {"status", {{"phase", "Running"}, {"podIP", ip}, {"podIPs", {{{"ip", ip}}}}}}};
+}
+
+// "ns/name principal ips" per workload, in key order.
+std::vector<std::string> DescribeWorkloads(const model::DesiredState& state) {
+  std::vector<std::string> out;
+  for (const auto& [key, w] : state.workloads.workloads) {
+    std::vector<std::string> ips;
+    for (const model::IpAddress& ip : w.ips) ips.push_back(ip.ToString());
+    out.push_back(absl::StrCat(key.ToString(), " ", w.principal(), " ", absl::StrJoin(ips, ",")));
+  }
+  return out;
+}
+
+TEST(KubernetesSourceTest, PodsAndNamespacesBecomeWorkloadsAndFollowTheWatch) {
+  json script = BaseScript();
+  json bad = Pod("shop", "bad", "web", "not-an-ip", "103");
+  script[kPods]["watches"] = {
+      Watch({EventJson("ADDED", Pod("shop", "web-1", "web", "10.0.1.1", "101")),
+             EventJson("MODIFIED", Pod("default", "a-1", "api", "10.0.0.9", "102")),
+             EventJson("ADDED", bad), GoneJson()})};
+  // The relist after the 410 shows web-1 gone and web-2 new.
+  script[kPods]["lists"].push_back(
+      {{"body", ListJson("PodList", "v1", "200",
+                         {Pod("default", "a-1", "api", "10.0.0.9", "102"),
+                          Pod("shop", "web-2", "web", "10.0.1.2", "190")})}});
+  script[kNamespaces]["watches"] = {
+      Watch({EventJson("ADDED", {{"apiVersion", "v1"},
+                                 {"kind", "Namespace"},
+                                 {"metadata", {{"name", "shop"}, {"labels", {{"team", "a"}}}}}})})};
+  auto server = StartServer(script);
+  ASSERT_NE(server, nullptr);
+  auto source = StartSource(*server, server->ca_file());
+  ASSERT_NE(source, nullptr);
+
+  const std::vector<std::string> relisted = {"default/a-1 cluster.local/ns/default/sa/api 10.0.0.9",
+                                             "shop/web-2 cluster.local/ns/shop/sa/web 10.0.1.2"};
+  const Snapshot s = WaitForSnapshot(source->cache(), [&](const Snapshot& s) {
+    return DescribeWorkloads(s.state) == relisted && s.state.workloads.namespaces.contains("shop");
+  });
+  EXPECT_EQ(DescribeWorkloads(s.state), relisted);
+  EXPECT_EQ(s.state.workloads.namespaces.at("shop").at("team"), "a");
+  // The identity of default/sa/default left with a-1's old service account.
+  EXPECT_THAT(s.state.workloads.identities, SizeIs(2));
+  EXPECT_EQ(s.state.workloads.workloads.at({"shop", "web-2"}).labels.at("app"), "web-2");
+  EXPECT_EQ(source->stats().at(ObjectKind::kPod).gone, 1u);
+  ASSERT_TRUE(Eventually([&] { return RequestsTo(*server, kPods, true).size() >= 2; }));
+  EXPECT_EQ(RequestsTo(*server, kPods, true)[1]["query"]["resourceVersion"], "200");
+}
+
+TEST(KubernetesSourceTest, AnInvalidPodIsRejectedAloneWithFieldAndValue) {
+  json script = BaseScript();
+  script[kPods]["watches"] = {
+      Watch({EventJson("ADDED", Pod("shop", "bad", "web", "not-an-ip", "101")),
+             EventJson("ADDED", Pod("shop", "good", "web", "10.0.1.1", "102"))})};
+  auto server = StartServer(script);
+  ASSERT_NE(server, nullptr);
+  auto source = StartSource(*server, server->ca_file());
+  ASSERT_NE(source, nullptr);
+  const Snapshot s = WaitForSnapshot(source->cache(), [](const Snapshot& s) {
+    return s.state.workloads.workloads.contains({"shop", "good"}) && !s.errors.empty();
+  });
+  EXPECT_FALSE(s.state.workloads.workloads.contains({"shop", "bad"}));
+  ASSERT_THAT(s.errors, SizeIs(1));
+  EXPECT_EQ(s.errors[0],
+            "kubernetes-api: Pod shop/bad: status.podIPs[0].ip: invalid value \"not-an-ip\": must "
+            "be an IPv4 or IPv6 address");
 }
 
 TEST(KubernetesSourceTest, BookmarkAdvancesTheResourceVersionOfTheNextWatch) {

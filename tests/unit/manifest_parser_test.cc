@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/manifest_errors.h"
 
 namespace sockmesh::sources {
 namespace {
@@ -30,13 +31,7 @@ absl::StatusOr<ParsedManifests> Parse(std::string_view yaml) {
 
 // The message of the error `yaml` must produce.
 std::string ErrorOf(std::string_view yaml) {
-  absl::StatusOr<ParsedManifests> parsed = Parse(yaml);
-  if (parsed.ok()) {
-    ADD_FAILURE() << "parsed without error:\n" << yaml;
-    return "";
-  }
-  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << parsed.status();
-  return std::string(parsed.status().message());
+  return testing::ManifestErrorOf(yaml, "services.yaml");
 }
 
 constexpr std::string_view kServiceHeader = R"(
@@ -631,8 +626,9 @@ kind: NetworkPolicy
   EXPECT_THAT(parsed->slices, SizeIs(1));
   EXPECT_THAT(parsed->notes,
               ElementsAre("services.yaml: document 1: ignored v1 ConfigMap demo/settings: "
-                          "standalone mode reads only v1 Service and discovery.k8s.io/v1 "
-                          "EndpointSlice",
+                          "standalone mode reads only v1 Service, Pod and Namespace, "
+                          "discovery.k8s.io/v1 EndpointSlice and sockmesh.io/v1alpha1 "
+                          "WorkloadEntry",
                           HasSubstr("document 5: ignored discovery.k8s.io/v1beta1 EndpointSlice "
                                     "default/web-old:"),
                           HasSubstr("document 6: ignored networking.k8s.io/v1 NetworkPolicy:")));

@@ -72,5 +72,23 @@ TEST(StandaloneExamplesTest, DirectoryYieldsTheDemoState) {
             EchoBackends(9000));
 }
 
+TEST(StandaloneExamplesTest, DirectoryYieldsTheDemoWorkloads) {
+  ManifestDirectory dir(kExamples);
+  absl::StatusOr<ReloadResult> result = dir.Reload();
+  ASSERT_TRUE(result.ok()) << result.status();
+  const model::WorkloadState& w = result->state.workloads;
+  ASSERT_THAT(w.workloads, SizeIs(4));
+  EXPECT_THAT(w.identities, SizeIs(2));  // echo-1..3 share a service account
+  const model::Workload& echo = w.workloads.at({"demo", "echo-2"});
+  EXPECT_EQ(echo.principal(), "cluster.local/ns/demo/sa/echo");
+  EXPECT_THAT(echo.ips, ElementsAre(Ip("127.0.0.12")));
+  EXPECT_EQ(echo.identity, w.identities.at("cluster.local/ns/demo/sa/echo"));
+  const model::Workload& client = w.workloads.at({"demo", "client"});
+  EXPECT_EQ(client.kind, model::WorkloadKind::kWorkloadEntry);
+  EXPECT_THAT(client.ips, IsEmpty());
+  EXPECT_EQ(client.identity, w.identities.at("cluster.local/ns/demo/sa/client"));
+  EXPECT_EQ(w.namespaces.at("demo").at("team"), "platform");
+}
+
 }  // namespace
 }  // namespace sockmesh::sources

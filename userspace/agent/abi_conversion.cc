@@ -80,6 +80,29 @@ uint8_t ToAbiAlgorithm(model::LbAlgorithm algorithm) {
   return SM_LB_RANDOM;
 }
 
+// The model's reserved numbers are the kernel's: policy compares them in BPF.
+static_assert(model::kIdentityUnknown == SM_IDENTITY_UNKNOWN);
+static_assert(model::kIdentityHost == SM_IDENTITY_HOST);
+static_assert(model::kFirstAllocatedIdentity == SM_IDENTITY_FIRST_ALLOCATED);
+
+sm_ip_identity_key ToIpIdentityKey(const model::IpAddress& ip) {
+  sm_ip_identity_key key{};
+  CopyAddress(ip, key.addr);
+  key.family = ToAbiFamily(ip);
+  return key;
+}
+
+absl::StatusOr<model::IpAddress> FromIpIdentityKey(const sm_ip_identity_key& key) {
+  return AddressFromAbi(key.addr, key.family);
+}
+
+sm_identity ToAbiIdentity(uint32_t identity, bool local) {
+  sm_identity value{};
+  value.identity = identity;
+  value.flags = local ? SM_IDENTITY_F_LOCAL : 0;
+  return value;
+}
+
 absl::StatusOr<model::LbAlgorithm> FromAbiAlgorithm(uint8_t algo) {
   switch (algo) {
     case SM_LB_RANDOM:

@@ -19,6 +19,10 @@ absl::StatusOr<model::Frontend> FromSvcKey(const sm_svc_key& key);
 sm_backend ToAbiBackend(const model::Backend& backend);
 absl::StatusOr<model::Backend> FromAbiBackend(const sm_backend& backend);
 
+sm_ip_identity_key ToIpIdentityKey(const model::IpAddress& ip);
+absl::StatusOr<model::IpAddress> FromIpIdentityKey(const sm_ip_identity_key& key);
+sm_identity ToAbiIdentity(uint32_t identity, bool local);
+
 uint8_t ToAbiAlgorithm(model::LbAlgorithm algorithm);
 absl::StatusOr<model::LbAlgorithm> FromAbiAlgorithm(uint8_t algo);
 

@@ -10,6 +10,7 @@
 #include "userspace/agent/cgroup.h"
 #include "userspace/agent/control_plane_client.h"
 #include "userspace/agent/short_circuit_probe.h"
+#include "userspace/agent/workload_cgroup.h"
 #include "userspace/lb/maglev.h"
 #include "userspace/log/log.h"
 
@@ -20,6 +21,19 @@ constexpr char kLog[] = "agent";
 
 // How long one wait for manifest changes lasts, so a stop request is seen promptly.
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(250);
+
+// How often the workload cgroups under the mesh cgroup are listed (`sockmeshctl exec --workload`
+// creates them at any time). A poll rather than inotify: cgroupfs reports no directory creation
+// events to inotify, and listing two directory levels costs microseconds.
+constexpr absl::Duration kCgroupScanInterval = absl::Seconds(1);
+
+bool SameCgroups(const std::vector<WorkloadCgroup>& a, const std::vector<WorkloadCgroup>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(a[i].workload == b[i].workload) || a[i].cgroup_id != b[i].cgroup_id) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -114,6 +128,11 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   absl::StatusOr<MapSync> sync = MapSync::Recover(agent->service_maps(), options.table_size);
   if (!sync.ok()) return sync.status();
   agent->sync_.emplace(*std::move(sync));
+  DatapathMaps& maps = agent->datapath_->maps();
+  absl::StatusOr<IdentitySync> identities = IdentitySync::Recover(
+      IdentityMaps{.ips = &maps.ip_identity, .cgroups = &maps.cgroup_identity});
+  if (!identities.ok()) return identities.status();
+  agent->identity_sync_.emplace(*std::move(identities));
   log::Info(kLog, "recovered ", agent->sync_->service_count(), " services from the kernel maps",
             agent->sync_->orphans_removed() ? absl::StrCat(" (", agent->sync_->orphans_removed(),
                                                            " half-written entries removed)")
@@ -153,6 +172,7 @@ void Agent::Sync(bool reread_kernel) {
     }
   }
   SyncReport report = sync_->Apply(reload->state);
+  SyncIdentities(&reload->state.workloads, reread_kernel);
   bool first = !applied_once_;
   applied_once_ = true;
   for (const std::string& e : report.errors) log::Error("sync", e);
@@ -186,6 +206,7 @@ absl::Status Agent::Run(const std::atomic<bool>& stop) {
     }
     bool resync = absl::Now() >= next_resync;
     if (*changed || resync) Sync(resync);
+    ScanCgroupsIfDue();
     if (resync) next_resync = absl::Now() + options_.resync_interval;
   }
   log::Info(kLog, "stopping; the datapath stays attached and keeps its last state");
@@ -200,6 +221,7 @@ absl::Status Agent::ApplyVersion(const model::DesiredState& state) {
   if (report.failed == 0) {
     good_state_ = state;
     have_good_state_ = true;
+    SyncIdentities(&state.workloads);
     metrics_->SetServices(sync_->service_count());
     log::Info("sync", report.Summary());
     return absl::OkStatus();
@@ -229,6 +251,7 @@ void Agent::RepairDrift() {
   }
   sync_.emplace(*std::move(fresh));
   SyncReport report = sync_->Apply(good_state_);
+  SyncIdentities(&good_state_.workloads, /*reread_kernel=*/true);
   for (const std::string& e : report.errors) log::Error("sync", e);
   metrics_->RecordSync(report.failed == 0, report.entries_written, report.entries_deleted,
                        report.failed);
@@ -255,6 +278,7 @@ absl::Status Agent::RunClient(const std::atomic<bool>& stop) {
   absl::Time next_resync = absl::Now() + options_.resync_interval;
   while (!stop.load()) {
     absl::SleepFor(kWaitSlice);
+    ScanCgroupsIfDue();
     if (absl::Now() >= next_resync) {
       RepairDrift();
       next_resync = absl::Now() + options_.resync_interval;
@@ -263,6 +287,55 @@ absl::Status Agent::RunClient(const std::atomic<bool>& stop) {
   follower.join();
   log::Info(kLog, "stopping; the datapath stays attached and keeps its last state");
   return absl::OkStatus();
+}
+
+void Agent::SyncIdentities(const model::WorkloadState* workloads, bool reread_kernel) {
+  absl::MutexLock lock(&identity_mu_);
+  absl::StatusOr<std::vector<WorkloadCgroup>> cgroups =
+      ListWorkloadCgroups(options_.datapath.cgroup_path);
+  if (!cgroups.ok()) {
+    log::Warn(kLog, "cannot list workload cgroups: ", cgroups.status().message());
+    cgroups = identity_cgroups_;
+  }
+  // Before the first model (a restarted agent waiting for the control plane) the maps keep what
+  // the previous agent wrote: an empty plan would wipe them.
+  if (workloads == nullptr && !identity_model_known_) return;
+  if (workloads == nullptr && !reread_kernel && SameCgroups(*cgroups, identity_cgroups_)) return;
+  if (workloads != nullptr && (!identity_model_known_ || !(*workloads == identity_model_))) {
+    identity_model_ = *workloads;
+    const std::string path = WorkloadStatusPath(options_.run_dir, options_.datapath.instance);
+    if (absl::Status s = WriteWorkloadStatus(path, identity_model_); !s.ok()) {
+      log::Warn(kLog, "sockmeshctl identities will lack names: ", s.message());
+    }
+  }
+  identity_model_known_ = true;
+  identity_cgroups_ = *std::move(cgroups);
+  if (reread_kernel) {
+    DatapathMaps& maps = datapath_->maps();
+    absl::StatusOr<IdentitySync> fresh = IdentitySync::Recover(
+        IdentityMaps{.ips = &maps.ip_identity, .cgroups = &maps.cgroup_identity});
+    if (fresh.ok()) {
+      identity_sync_.emplace(*std::move(fresh));
+    } else {
+      log::Error(kLog, "cannot re-read identity maps: ", fresh.status().message());
+    }
+  }
+  IdentityPlan plan = PlanIdentities(identity_model_, options_.node_name, identity_cgroups_);
+  for (const std::string& c : plan.conflicts) log::Warn("identity", c);
+  IdentitySyncReport report = identity_sync_->Apply(plan);
+  for (const std::string& e : report.errors) log::Error("identity", e);
+  if (report.written + report.deleted + report.errors.size() > 0) {
+    log::Info("identity", report.Summary(), " (", identity_model_.workloads.size(), " workloads, ",
+              identity_model_.identities.size(), " identities, ", identity_cgroups_.size(),
+              " local workload cgroups)");
+  }
+}
+
+void Agent::ScanCgroupsIfDue() {
+  const absl::Time now = absl::Now();
+  if (now < next_cgroup_scan_) return;
+  next_cgroup_scan_ = now + kCgroupScanInterval;
+  SyncIdentities(nullptr);
 }
 
 }  // namespace sockmesh::agent

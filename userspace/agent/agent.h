@@ -16,7 +16,9 @@
 #include "absl/time/time.h"
 #include "control_plane/sources/manifest_directory.h"
 #include "userspace/agent/datapath.h"
+#include "userspace/agent/identity_sync.h"
 #include "userspace/agent/map_sync.h"
+#include "userspace/agent/workload_status_file.h"
 #include "userspace/metrics/agent_metrics.h"
 
 namespace sockmesh::agent {
@@ -30,6 +32,8 @@ struct AgentOptions {
   DatapathOptions datapath;  // cgroup_path is filled in from `cgroup`
   uint32_t table_size = 1021;
   std::string metrics_addr;
+  // Where the agent leaves the workloads it applied for `sockmeshctl identities`.
+  std::string run_dir = kDefaultRunDir;
   absl::Duration resync_interval = absl::Seconds(30);
   // How long the short-circuit start-up probe may take (tests shorten it to force a failure).
   absl::Duration short_circuit_probe_timeout = absl::Seconds(2);
@@ -69,6 +73,11 @@ class Agent {
   absl::Status RunClient(const std::atomic<bool>& stop);
   // Client mode: re-reads the kernel maps and rewrites the good state where they differ.
   void RepairDrift();
+  // Makes the identity maps match `workloads` (nullptr: the last model) and the workload cgroups
+  // under the mesh cgroup now. Without a new model and with the same cgroups as last time it
+  // writes nothing, so the periodic scan is cheap.
+  void SyncIdentities(const model::WorkloadState* workloads, bool reread_kernel = false);
+  void ScanCgroupsIfDue();
 
   AgentOptions options_;
   std::unique_ptr<Datapath> datapath_;
@@ -80,6 +89,14 @@ class Agent {
   absl::Mutex client_mu_;
   model::DesiredState good_state_;  // guarded by client_mu_ in client mode
   bool have_good_state_ = false;    // guarded by client_mu_
+  // Identity maps: written from the control-plane thread (new version) and the main thread (cgroup
+  // scan, drift repair).
+  absl::Mutex identity_mu_;
+  std::optional<IdentitySync> identity_sync_;     // guarded by identity_mu_
+  model::WorkloadState identity_model_;           // guarded by identity_mu_
+  bool identity_model_known_ = false;             // guarded by identity_mu_
+  std::vector<WorkloadCgroup> identity_cgroups_;  // guarded by identity_mu_
+  absl::Time next_cgroup_scan_ = absl::InfinitePast();
 };
 
 }  // namespace sockmesh::agent

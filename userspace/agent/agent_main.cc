@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "userspace/agent/agent.h"
+#include "userspace/agent/workload_status_file.h"
 #include "userspace/log/log.h"
 #include "userspace/sys/stop_signal.h"
 
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
   if (cleanup) {
     absl::Status s =
         sockmesh::agent::CleanupInstance(opts.datapath.bpffs_root, opts.datapath.instance);
+    if (s.ok()) s = sockmesh::agent::RemoveWorkloadStatus(opts.run_dir, opts.datapath.instance);
     if (!s.ok()) {
       log::Error("agent", "cleanup failed: ", s.message());
       return 1;

@@ -103,6 +103,8 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
                          {skel_->maps.sm_revnat_v1, options.sizes.revnat},
                          {skel_->maps.sm_sock_vip_v2, 0},
                          {skel_->maps.sm_be_conns_v1, 0},
+                         {skel_->maps.sm_ip_identity_v1, 0},
+                         {skel_->maps.sm_cgroup_identity_v1, 0},
                          {skel_->maps.sm_counters_v1, 0}};
   // Declared in lib/maps.h for the short-circuit object only; sm_sock_lb's programs never use it.
   if (int err = bpf_map__set_autocreate(skel_->maps.sm_sock_pairs_v1, false); err) {
@@ -131,8 +133,12 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
   auto aff = bpf::TypedMap<sm_aff_key, sm_aff_val>::FromSkeleton(skel_->maps.sm_aff_v1);
   auto rnat = bpf::TypedMap<sm_revnat_key, sm_revnat_val>::FromSkeleton(skel_->maps.sm_revnat_v1);
   auto conns = bpf::TypedMap<sm_be_conn_key, uint64_t>::FromSkeleton(skel_->maps.sm_be_conns_v1);
-  for (const absl::Status& s :
-       {svc.status(), be.status(), lut.status(), aff.status(), rnat.status(), conns.status()}) {
+  auto ip_id =
+      bpf::TypedMap<sm_ip_identity_key, sm_identity>::FromSkeleton(skel_->maps.sm_ip_identity_v1);
+  auto cg_id =
+      bpf::TypedMap<uint64_t, sm_identity>::FromSkeleton(skel_->maps.sm_cgroup_identity_v1);
+  for (const absl::Status& s : {svc.status(), be.status(), lut.status(), aff.status(),
+                                rnat.status(), conns.status(), ip_id.status(), cg_id.status()}) {
     if (!s.ok()) return s;
   }
   maps_ = std::make_unique<DatapathMaps>(DatapathMaps{
@@ -142,6 +148,8 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
       .affinity = *std::move(aff),
       .revnat = *std::move(rnat),
       .conns = *std::move(conns),
+      .ip_identity = *std::move(ip_id),
+      .cgroup_identity = *std::move(cg_id),
       .counters_fd = bpf_map__fd(skel_->maps.sm_counters_v1),
   });
   return absl::OkStatus();

@@ -48,6 +48,8 @@ struct DatapathMaps {
   bpf::TypedMap<sm_aff_key, sm_aff_val> affinity;
   bpf::TypedMap<sm_revnat_key, sm_revnat_val> revnat;
   bpf::TypedMap<sm_be_conn_key, uint64_t> conns;
+  bpf::TypedMap<sm_ip_identity_key, sm_identity> ip_identity;
+  bpf::TypedMap<uint64_t, sm_identity> cgroup_identity;
   int counters_fd = -1;
 };
 
@@ -124,6 +126,8 @@ inline constexpr char kAffinityMap[] = "sm_aff_v1";
 inline constexpr char kRevNatMap[] = "sm_revnat_v1";
 inline constexpr char kBackendConnsMap[] = "sm_be_conns_v1";
 inline constexpr char kCountersMap[] = "sm_counters_v1";
+inline constexpr char kIpIdentityMap[] = "sm_ip_identity_v1";
+inline constexpr char kCgroupIdentityMap[] = "sm_cgroup_identity_v1";
 inline constexpr char kSockPairsMap[] = "sm_sock_pairs_v1";
 inline constexpr char kSockopsLink[] = "sm_sockops";
 

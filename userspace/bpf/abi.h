@@ -38,6 +38,10 @@ static_assert(kAbiSafe<sm_be_conn_key> && sizeof(sm_be_conn_key) == 8);
 static_assert(kAbiSafe<sm_sock_key> && sizeof(sm_sock_key) == 40);
 static_assert(offsetof(sm_sock_key, remote) == 16 && offsetof(sm_sock_key, local_port) == 32 &&
               offsetof(sm_sock_key, remote_port) == 34 && offsetof(sm_sock_key, family) == 36);
+static_assert(kAbiSafe<sm_ip_identity_key> && sizeof(sm_ip_identity_key) == 20);
+static_assert(offsetof(sm_ip_identity_key, family) == 16);
+static_assert(kAbiSafe<sm_identity> && sizeof(sm_identity) == 8);
+static_assert(offsetof(sm_identity, flags) == 4);
 
 // Value-initialised ABI structs compare by bytes: every byte is a field or explicit padding.
 template <typename T>

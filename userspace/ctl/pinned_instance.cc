@@ -73,6 +73,16 @@ absl::StatusOr<PinnedServiceMaps> OpenPinnedServiceMaps(const std::string& bpffs
                            .conns = *std::move(conns)};
 }
 
+absl::StatusOr<PinnedIdentityMaps> OpenPinnedIdentityMaps(const std::string& bpffs_root,
+                                                          const std::string& instance) {
+  if (absl::Status s = agent::ValidateInstanceName(instance); !s.ok()) return s;
+  auto ips = OpenMap<sm_ip_identity_key, sm_identity>(bpffs_root, instance, agent::kIpIdentityMap);
+  if (!ips.ok()) return ips.status();
+  auto cgroups = OpenMap<uint64_t, sm_identity>(bpffs_root, instance, agent::kCgroupIdentityMap);
+  if (!cgroups.ok()) return cgroups.status();
+  return PinnedIdentityMaps{.ips = *std::move(ips), .cgroups = *std::move(cgroups)};
+}
+
 absl::StatusOr<sys::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
                                                  const std::string& instance) {
   if (absl::Status s = agent::ValidateInstanceName(instance); !s.ok()) return s;

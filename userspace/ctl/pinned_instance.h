@@ -28,6 +28,12 @@ struct PinnedServiceMaps {
   }
 };
 
+// The identity maps of one instance.
+struct PinnedIdentityMaps {
+  bpf::TypedMap<sm_ip_identity_key, sm_identity> ips;
+  bpf::TypedMap<uint64_t, sm_identity> cgroups;
+};
+
 // <bpffs_root>/sockmesh/<instance>/maps/<map>
 std::string MapPinPath(const std::string& bpffs_root, const std::string& instance,
                        const std::string& map);
@@ -36,6 +42,8 @@ std::string MapPinPath(const std::string& bpffs_root, const std::string& instanc
 // has no pins; InvalidArgument for a malformed instance name.
 absl::StatusOr<PinnedServiceMaps> OpenPinnedServiceMaps(const std::string& bpffs_root,
                                                         const std::string& instance);
+absl::StatusOr<PinnedIdentityMaps> OpenPinnedIdentityMaps(const std::string& bpffs_root,
+                                                          const std::string& instance);
 absl::StatusOr<sys::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
                                                  const std::string& instance);
 

@@ -5,13 +5,17 @@
 // manifests offline (validate).
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "userspace/agent/cgroup.h"
+#include "userspace/agent/workload_cgroup.h"
+#include "userspace/agent/workload_status_file.h"
 #include "userspace/ctl/agent_status.h"
 #include "userspace/ctl/cgroup_exec.h"
 #include "userspace/ctl/counters_dump.h"
+#include "userspace/ctl/identity_dump.h"
 #include "userspace/ctl/manifest_validation.h"
 #include "userspace/ctl/pinned_instance.h"
 #include "userspace/ctl/service_dump.h"
@@ -85,6 +89,35 @@ int RunValidate(const std::string& path, const std::string& output) {
   return result->valid() ? 0 : kExitError;
 }
 
+// cgroup id -> namespace/name for the workload cgroups under `cgroup_arg` ("" = none given).
+std::map<uint64_t, std::string> CgroupWorkloads(const std::string& cgroup_arg) {
+  std::map<uint64_t, std::string> out;
+  if (cgroup_arg.empty()) return out;
+  absl::StatusOr<std::string> mount = sockmesh::agent::FindCgroup2Mount();
+  if (!mount.ok()) return out;
+  absl::StatusOr<std::string> path = sockmesh::agent::ResolveCgroupPath(cgroup_arg, *mount);
+  if (!path.ok()) return out;
+  auto cgroups = sockmesh::agent::ListWorkloadCgroups(*path);
+  if (!cgroups.ok()) return out;
+  for (const auto& c : *cgroups) out[c.cgroup_id] = c.workload.ToString();
+  return out;
+}
+
+int RunIdentities(const InstanceFlags& flags, const std::string& run_dir,
+                  const std::string& cgroup_arg) {
+  absl::StatusOr<ctl::PinnedIdentityMaps> maps =
+      ctl::OpenPinnedIdentityMaps(flags.bpffs, flags.instance);
+  if (!maps.ok()) return Fail(maps.status());
+  absl::StatusOr<sockmesh::model::WorkloadState> names = sockmesh::agent::ReadWorkloadStatus(
+      sockmesh::agent::WorkloadStatusPath(run_dir, flags.instance));
+  absl::StatusOr<ctl::IdentityDump> dump = ctl::ReadIdentityDump(
+      flags.instance, maps->ips, maps->cgroups, names, CgroupWorkloads(cgroup_arg));
+  if (!dump.ok()) return Fail(dump.status());
+  std::cout << (flags.output == "json" ? ctl::FormatIdentitiesJson(*dump)
+                                       : ctl::FormatIdentitiesTable(*dump));
+  return std::cout.flush() ? 0 : kExitError;
+}
+
 int RunExec(const std::string& cgroup_arg, const std::vector<std::string>& command) {
   absl::StatusOr<std::string> mount = sockmesh::agent::FindCgroup2Mount();
   if (!mount.ok()) return Fail(mount.status());
@@ -118,6 +151,21 @@ int main(int argc, char** argv) {
   CLI::App* counters =
       app.add_subcommand("counters", "Show the datapath's event counters (summed over CPUs)");
   AddInstanceFlags(counters, counters_flags);
+
+  InstanceFlags identities_flags;
+  std::string identities_run_dir = sockmesh::agent::kDefaultRunDir;
+  std::string identities_cgroup;
+  CLI::App* identities = app.add_subcommand(
+      "identities", "List the workload identities the kernel maps hold (by IP and by cgroup)");
+  identities->footer(
+      "Reads sm_ip_identity_v1 and sm_cgroup_identity_v1 under <bpffs>/sockmesh/<instance>/maps/.\n"
+      "Principals and workload names come from the agent's <run-dir>/<instance>/workloads.json;\n"
+      "--cgroup (the agent's mesh cgroup) names the workload of each cgroup entry.");
+  AddInstanceFlags(identities, identities_flags);
+  identities->add_option("--run-dir", identities_run_dir, "Where the agent writes its state")
+      ->capture_default_str();
+  identities->add_option("--cgroup", identities_cgroup,
+                         "The agent's mesh cgroup (absolute or relative to the cgroup2 mount)");
 
   std::string cgroup;
   std::vector<std::string> command;
@@ -166,6 +214,7 @@ int main(int argc, char** argv) {
 
   if (*services) return RunServices(services_flags);
   if (*counters) return RunCounters(counters_flags);
+  if (*identities) return RunIdentities(identities_flags, identities_run_dir, identities_cgroup);
   if (*exec) return RunExec(cgroup, command);
   if (*status) return RunStatus(status_address, status_output);
   if (*validate) return RunValidate(validate_path, validate_output);

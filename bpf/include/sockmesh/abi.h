@@ -146,6 +146,20 @@ struct sm_sock_key {
   __u8 pad[3];
 };
 
+/* Key of sm_ip_identity_v1: a workload address (local or remote). IPv4 in addr[0]. */
+struct sm_ip_identity_key {
+  __be32 addr[4]; /* network order */
+  __u8 family;    /* SM_FAMILY_V4 / SM_FAMILY_V6 */
+  __u8 pad[3];
+};
+
+/* Value of sm_ip_identity_v1 and sm_cgroup_identity_v1: the workload identity the control plane
+ * numbered (SM_IDENTITY_*; allocated ones start at SM_IDENTITY_FIRST_ALLOCATED). */
+struct sm_identity {
+  __u32 identity; /* host order; < 2^24 */
+  __u32 flags;    /* SM_IDENTITY_F_* */
+};
+
 SM_STATIC_ASSERT(sizeof(struct sm_svc_key) == 20, "sm_svc_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_svc) == 24, "sm_svc layout");
 SM_STATIC_ASSERT(sizeof(struct sm_lut_key) == 12, "sm_lut_key layout");
@@ -158,5 +172,7 @@ SM_STATIC_ASSERT(sizeof(struct sm_revnat_val) == 20, "sm_revnat_val layout");
 SM_STATIC_ASSERT(sizeof(struct sm_sock_vip) == 48, "sm_sock_vip layout");
 SM_STATIC_ASSERT(sizeof(struct sm_be_conn_key) == 8, "sm_be_conn_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_sock_key) == 40, "sm_sock_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_ip_identity_key) == 20, "sm_ip_identity_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_identity) == 8, "sm_identity layout");
 
 #endif /* SOCKMESH_ABI_H_ */

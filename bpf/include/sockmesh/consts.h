@@ -32,6 +32,16 @@
 /* Established loopback sockets of the mesh cgroup (two per same-node connection). */
 #define SM_MAX_SOCK_PAIRS 65536
 
+/* Workload identities (sm_ip_identity_v1, sm_cgroup_identity_v1). Numbers below
+ * SM_IDENTITY_FIRST_ALLOCATED are reserved; the control plane never gives them to a principal. */
+#define SM_MAX_IP_IDENTITIES 65536
+#define SM_MAX_CGROUP_IDENTITIES 16384
+#define SM_IDENTITY_UNKNOWN 0 /* not a known workload: the world */
+#define SM_IDENTITY_HOST 1    /* the node itself */
+#define SM_IDENTITY_FIRST_ALLOCATED 256
+/* sm_identity.flags */
+#define SM_IDENTITY_F_LOCAL 1 /* the workload runs on this node */
+
 /* How many times a hook re-reads a service whose revision changed under it (a writer swapped the
  * backend set between two lookups). Two swaps inside one hook run are already implausible. */
 #define SM_MAX_REV_RETRIES 3

@@ -4,14 +4,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "control_plane/sources/desired_state_builder.h"
+#include "control_plane/sources/workload_builder.h"
 
 namespace sockmesh::sources::kubernetes {
 namespace {
-
-bool FeedsDesiredState(ObjectKind kind) {
-  return kind == ObjectKind::kService || kind == ObjectKind::kEndpointSlice;
-}
 
 std::string StringAt(const nlohmann::json& object, const char* field) {
   auto meta = object.find("metadata");
@@ -47,7 +43,6 @@ std::string ObjectKey(const nlohmann::json& object) {
 void ObjectCache::Upsert(ObjectKind kind, KindState& ks, const std::string& key,
                          const nlohmann::json& object) {
   ks.objects[key] = object;
-  if (!FeedsDesiredState(kind)) return;
   Converted& c = ks.converted[key];
   // The parser reads JSON because JSON is YAML; going through it keeps one definition of what a
   // valid Service or EndpointSlice is. dump() cannot throw here: the text came from a JSON parse.
@@ -76,7 +71,7 @@ void ObjectCache::Replace(ObjectKind kind, const std::vector<nlohmann::json>& it
     Upsert(kind, fresh, key, item);
   }
   old = std::move(fresh);
-  if (FeedsDesiredState(kind)) Rebuild();
+  Rebuild();
 }
 
 void ObjectCache::Apply(ObjectKind kind, EventType type, const nlohmann::json& object) {
@@ -90,27 +85,23 @@ void ObjectCache::Apply(ObjectKind kind, EventType type, const nlohmann::json& o
   } else {
     Upsert(kind, ks, key, object);
   }
-  if (FeedsDesiredState(kind)) Rebuild();
+  Rebuild();
 }
 
 void ObjectCache::Rebuild() {
-  const KindState& services = kinds_[ObjectKind::kService];
-  const KindState& slices = kinds_[ObjectKind::kEndpointSlice];
-  if (!services.listed || !slices.listed) return;
+  for (ObjectKind kind : kAllKinds) {
+    if (!kinds_[kind].listed) return;
+  }
 
-  std::vector<ServiceManifest> all_services;
-  std::vector<EndpointSliceManifest> all_slices;
+  ParsedManifests all;
   std::vector<std::string> errors;
-  for (const KindState* ks : {&services, &slices}) {
-    for (const auto& [key, c] : ks->converted) {
+  for (ObjectKind kind : kAllKinds) {
+    for (const auto& [key, c] : kinds_[kind].converted) {
       if (!c.error.empty()) errors.push_back(c.error);
-      if (!c.last_good.has_value()) continue;
-      all_services.insert(all_services.end(), c.last_good->services.begin(),
-                          c.last_good->services.end());
-      all_slices.insert(all_slices.end(), c.last_good->slices.begin(), c.last_good->slices.end());
+      if (c.last_good.has_value()) AppendManifests(*c.last_good, all);
     }
   }
-  absl::StatusOr<model::DesiredState> state = BuildDesiredState(all_services, all_slices);
+  absl::StatusOr<model::DesiredState> state = BuildDesiredState(all, snapshot_.state);
   Snapshot next;
   next.state = state.ok() ? *std::move(state) : snapshot_.state;
   if (!state.ok()) errors.emplace_back(state.status().message());

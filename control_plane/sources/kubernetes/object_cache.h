@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The objects the Kubernetes API currently holds, per kind, and the DesiredState they make.
 //
-// The list/watch loops feed it (Replace after a list, Apply per watch event). Services and
-// EndpointSlices are converted by the standalone manifest parser, one object at a time, so
-// validation and error messages are identical to standalone mode, and an invalid object is
-// rejected alone: the others still apply. Pods and Namespaces are kept raw for later users
-// (identity, policy).
+// The list/watch loops feed it (Replace after a list, Apply per watch event). Every object
+// (Services, EndpointSlices, Pods, Namespaces) is converted by the standalone manifest parser, one
+// at a time, so validation and error messages are identical to standalone mode, and an invalid
+// object is rejected alone: the others still apply. Pods become workloads with identities.
 //
 // Thread-safe. Readers take a versioned Snapshot and can block in WaitForChange, which is how the
 // control plane will stream changes to agents.
@@ -39,8 +38,9 @@ enum class EventType { kAdded, kModified, kDeleted };
 inline constexpr char kApiSourceLabel[] = "kubernetes-api";
 
 struct Snapshot {
-  // 0 until Services and EndpointSlices have both been listed once: a state built from Services
-  // without their slices would refuse every connection. Then it grows by one per published change.
+  // 0 until every kind has been listed once: a state built from Services without their slices
+  // would refuse every connection, and one without Pods would give their addresses no identity.
+  // Then it grows by one per published change.
   uint64_t version = 0;
   model::DesiredState state;
   // One message per rejected object (sorted by kind, namespace, name), then the join error when
@@ -70,7 +70,7 @@ class ObjectCache {
   std::map<std::string, nlohmann::json> Objects(ObjectKind kind) const;
 
  private:
-  // A Service or EndpointSlice as the parser saw it. An object that fails validation after it was
+  // An object as the parser saw it. An object that fails validation after it was
   // valid keeps its last good parse in force (as a manifest file does in standalone mode): the API
   // server accepted it, so the problem is sockmesh's stricter rules, and dropping the Service
   // would cut its traffic.
@@ -81,7 +81,7 @@ class ObjectCache {
   struct KindState {
     bool listed = false;
     std::map<std::string, nlohmann::json> objects;  // by key
-    std::map<std::string, Converted> converted;     // Services and EndpointSlices only
+    std::map<std::string, Converted> converted;     // by key, like objects
   };
 
   void Upsert(ObjectKind kind, KindState& ks, const std::string& key, const nlohmann::json& object)
