@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Checks deploy/images/*.Dockerfile without a container engine (none runs here or in CI).
+
+For each Dockerfile:
+- every COPY source from the build context exists (the context is the repository root, minus
+  .dockerignore);
+- the builder stage is debian:12 and runs the same scripts as CI: scripts/install-deps.sh, then
+  scripts/build.sh with --target naming only targets that exist (add_executable in a CMakeLists);
+- every file copied out of the builder (/build/<path>) is a binary the build makes, and the
+  runtime stage (debian:12-slim) installs exactly the Debian packages that hold the shared
+  libraries those binaries need (readelf NEEDED -> ldd -> dpkg -S), apart from those every
+  debian:12-slim image has.
+Usage: check_dockerfiles.py REPO_ROOT BUILD_DIR
+"""
+import glob
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+# In every debian:12-slim image: libc6 is Essential, and apt (always there) depends on
+# libstdc++6 and libgcc-s1.
+IN_SLIM_IMAGE = {"libc6", "libgcc-s1", "libstdc++6"}
+
+problems = []
+
+
+def problem(where, message):
+    problems.append(f"{where}: {message}")
+
+
+def instructions(text):
+    """(keyword, arguments) per instruction, continuation lines joined, comments dropped."""
+    out, current = [], ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not current and (not stripped or stripped.startswith("#")):
+            continue
+        current += " " + stripped.rstrip("\\").strip() if current else stripped.rstrip("\\").strip()
+        if not stripped.endswith("\\"):
+            keyword, _, args = current.partition(" ")
+            out.append((keyword.upper(), args.strip()))
+            current = ""
+    return out
+
+
+def cmake_targets(root):
+    targets = set()
+    for path in glob.glob(os.path.join(root, "**", "CMakeLists.txt"), recursive=True):
+        if "/build" in os.path.relpath(path, root).split(os.sep)[0]:
+            continue
+        with open(path) as f:
+            targets.update(re.findall(r"add_executable\(\s*([A-Za-z0-9_.+-]+)", f.read()))
+    return targets
+
+
+def library_packages(binary):
+    """Debian packages holding the libraries the binary names in its NEEDED entries."""
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]",
+                        subprocess.run(["readelf", "-d", binary], capture_output=True, text=True,
+                                       check=True).stdout)
+    resolved = {}
+    for line in subprocess.run(["ldd", binary], capture_output=True, text=True,
+                               check=True).stdout.splitlines():
+        m = re.match(r"\s*(\S+) => (\S+)", line)
+        if m:
+            resolved[m.group(1)] = m.group(2)
+    packages = set()
+    for soname in needed:
+        path = resolved.get(soname)
+        if not path or path == "not":
+            problem(binary, f"{soname}: not found by ldd")
+            continue
+        # usrmerge: dpkg may know the file as /lib/... while ldd prints /usr/lib/... or the
+        # reverse.
+        candidates = [path, os.path.realpath(path)]
+        candidates += [c[len("/usr"):] for c in candidates if c.startswith("/usr/")]
+        candidates += ["/usr" + c for c in candidates if c.startswith("/lib")]
+        for c in candidates:
+            r = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True)
+            if r.returncode == 0:
+                packages.add(r.stdout.split(":")[0])
+                break
+        else:
+            problem(binary, f"{soname} ({path}): no Debian package holds it")
+    return packages
+
+
+def check(root, build, dockerfile, targets):
+    name = os.path.relpath(dockerfile, root)
+    problems_before = len(problems)
+    with open(dockerfile) as f:
+        steps = instructions(f.read())
+    args = {}
+    stages = []  # (image, alias, [steps])
+    for keyword, rest in steps:
+        if keyword == "FROM":
+            words = rest.split()
+            alias = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append((words[0], alias, []))
+        elif stages:
+            stages[-1][2].append((keyword, rest))
+        if keyword == "ARG" and "=" in rest:
+            k, v = rest.split("=", 1)
+            args[k.strip()] = v.strip()
+
+    def expand(text):
+        return re.sub(r"\$\{?([A-Za-z_]+)\}?", lambda m: args.get(m.group(1), m.group(0)), text)
+
+    if len(stages) != 2:
+        problem(name, f"{len(stages)} stages; expected a builder and a runtime stage")
+        return
+    (build_image, alias, build_steps), (runtime_image, _, runtime_steps) = stages
+    if build_image != "debian:12":
+        problem(name, f"builder FROM {build_image}; CI builds on debian:12")
+    if runtime_image != "debian:12-slim":
+        problem(name, f"runtime FROM {runtime_image}; expected debian:12-slim")
+
+    runs = [expand(r) for k, r in build_steps if k == "RUN"]
+    install_at = next((i for i, r in enumerate(runs) if "scripts/install-deps.sh" in r), None)
+    build_at = next((i for i, r in enumerate(runs) if "scripts/build.sh" in r), None)
+    if install_at is None:
+        problem(name, "the builder does not run scripts/install-deps.sh (the script CI uses)")
+    if build_at is None:
+        problem(name, "the builder does not run scripts/build.sh (the script CI uses)")
+    elif install_at is not None and build_at < install_at:
+        problem(name, "scripts/build.sh runs before scripts/install-deps.sh")
+    if build_at is not None:
+        words = shlex.split(runs[build_at].split("&&")[0])
+        wanted = words[words.index("--target") + 1:] if "--target" in words else []
+        if not wanted:
+            problem(name, "scripts/build.sh without --target builds every test too")
+        for t in wanted:
+            if t not in targets:
+                problem(name, f"--target {t}: no add_executable({t}) in the sources")
+
+    for keyword, rest in build_steps + runtime_steps:
+        if keyword not in ("COPY", "ADD"):
+            continue
+        words = [w for w in rest.split() if not w.startswith("--")]
+        if rest.startswith("--from"):
+            continue
+        for src in words[:-1]:
+            if not os.path.exists(os.path.join(root, src)):
+                problem(name, f"{keyword} {src}: not in the build context")
+
+    needed = set()
+    built = []
+    for keyword, rest in build_steps:
+        if keyword == "RUN":
+            built += re.findall(r"install -D \"?(/build/[^\" ]+)", expand(rest))
+    for keyword, rest in runtime_steps:
+        if keyword == "COPY" and rest.startswith(f"--from={alias}"):
+            built += [w for w in rest.split()[1:-1] if w.startswith("/build/")]
+    if not built:
+        problem(name, "the runtime stage copies no binary out of the builder")
+    for path in built:
+        local = os.path.join(build, os.path.relpath(expand(path), "/build"))
+        if not os.path.isfile(local):
+            problem(name, f"{path}: the build makes no {local}")
+            continue
+        needed |= library_packages(local)
+    needed -= IN_SLIM_IMAGE
+
+    installed = set()
+    for keyword, rest in runtime_steps:
+        if keyword == "RUN" and "apt-get install" in rest:
+            cmd = rest.split("apt-get install", 1)[1].split("&&")[0]
+            installed |= {w for w in cmd.split() if not w.startswith("-")}
+    for p in sorted(needed - installed):
+        problem(name, f"runtime stage lacks {p} (a library of the copied binaries)")
+    for p in sorted(installed - needed):
+        problem(name, f"runtime stage installs {p}, which no copied binary needs")
+    if len(problems) > problems_before:
+        return
+    print(f"{name}: ok: builds {', '.join(os.path.basename(b) for b in built)}; "
+          f"runtime packages {' '.join(sorted(installed))}")
+
+
+def check_dockerignore(root):
+    path = os.path.join(root, ".dockerignore")
+    if not os.path.isfile(path):
+        problem(".dockerignore", "missing: the build context would carry build trees")
+        return
+    with open(path) as f:
+        patterns = {l.strip() for l in f if l.strip() and not l.startswith("#")}
+    for needed in (".git", "build*/"):
+        if needed not in patterns:
+            problem(".dockerignore", f"does not exclude {needed}")
+    for keep in ("scripts", "CMakeLists.txt"):
+        if keep in patterns:
+            problem(".dockerignore", f"excludes {keep}, which the builder needs")
+
+
+def main():
+    root, build = sys.argv[1], sys.argv[2]
+    targets = cmake_targets(root)
+    dockerfiles = sorted(glob.glob(os.path.join(root, "deploy", "images", "*.Dockerfile")))
+    if not dockerfiles:
+        problem("deploy/images", "no Dockerfiles")
+    for d in dockerfiles:
+        check(root, build, d, targets)
+    check_dockerignore(root)
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        print(f"check_dockerfiles: {len(problems)} problems", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
