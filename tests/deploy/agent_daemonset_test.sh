@@ -84,6 +84,11 @@ control_metrics=$(flag --metrics-addr)
 [ "${cp_addr##*:}" = "$(item control_service_grpc_port)" ] ||
   fail "agents dial $cp_addr but the Service's grpc port is $(item control_service_grpc_port)"
 
+# The manifests' fixed ports, bound here on 127.0.0.1: say so if something else holds one.
+for port in "$metrics_port" "${listen##*:}" "${control_metrics##*:}"; do
+  [ -z "$(ss -Hltn "sport = :$port")" ] || fail "port $port (from the manifests) is already in use here"
+done
+
 # ---- the init container's bpffs mount is a no-op where bpffs is mounted -----------------------
 mapfile -t mount_cmd < <(items mount_bpffs_cmd)
 before=$(grep -c ' /sys/fs/bpf bpf ' /proc/mounts)
