@@ -10,7 +10,9 @@ For each Dockerfile:
 - every file copied out of the builder (/build/<path>) is a binary the build makes, and the
   runtime stage (debian:12-slim) installs exactly the Debian packages that hold the shared
   libraries those binaries need (readelf NEEDED -> ldd -> dpkg -S), apart from those every
-  debian:12-slim image has.
+  debian:12-slim image has; or, where the builder lists them itself with
+  deploy/images/runtime-packages.sh (service.Dockerfile, one image per service), that script's
+  list for the default service equals the one computed here.
 Usage: check_dockerfiles.py REPO_ROOT BUILD_DIR
 """
 import glob
@@ -146,11 +148,11 @@ def check(root, build, dockerfile, targets):
             if not os.path.exists(os.path.join(root, src)):
                 problem(name, f"{keyword} {src}: not in the build context")
 
+    if any("runtime-packages.sh" in r for r in runs):
+        check_generated_packages(name, root, build, expand, runs, runtime_steps, alias)
+        return
     needed = set()
     built = []
-    for keyword, rest in build_steps:
-        if keyword == "RUN":
-            built += re.findall(r"install -D \"?(/build/[^\" ]+)", expand(rest))
     for keyword, rest in runtime_steps:
         if keyword == "COPY" and rest.startswith(f"--from={alias}"):
             built += [w for w in rest.split()[1:-1] if w.startswith("/build/")]
@@ -177,6 +179,39 @@ def check(root, build, dockerfile, targets):
         return
     print(f"{name}: ok: builds {', '.join(os.path.basename(b) for b in built)}; "
           f"runtime packages {' '.join(sorted(installed))}")
+
+
+def check_generated_packages(name, root, build, expand, runs, runtime_steps, alias):
+    """A builder that finds its binary (find -name sockmesh-$SERVICE under /build/services) and
+    lists its packages with deploy/images/runtime-packages.sh: for the default SERVICE, the binary
+    exists in the build and the script's list equals the one computed here."""
+    before = len(problems)
+    run = next(r for r in runs if "runtime-packages.sh" in r)
+    m = re.search(r'-name "?(sockmesh-[A-Za-z0-9_-]+)"?', run)
+    if not m:
+        problem(name, "the builder's find names no sockmesh-<service> binary")
+        return
+    found = sorted(glob.glob(os.path.join(build, "services", "**", m.group(1)), recursive=True))
+    found = [f for f in found if os.path.isfile(f) and os.access(f, os.X_OK)]
+    if not found:
+        problem(name, f"the build makes no {m.group(1)} under {build}/services")
+        return
+    script = os.path.join(root, "deploy", "images", "runtime-packages.sh")
+    r = subprocess.run(["bash", script, found[0]], capture_output=True, text=True)
+    if r.returncode != 0:
+        problem(name, f"runtime-packages.sh {found[0]} failed: {r.stderr.strip()}")
+        return
+    listed = set(r.stdout.split())
+    needed = library_packages(found[0]) - IN_SLIM_IMAGE
+    if listed != needed:
+        problem(name, f"runtime-packages.sh lists {sorted(listed)}, the libraries need {sorted(needed)}")
+    runtime = " ".join(rest for _, rest in runtime_steps)
+    if f"--from={alias} /out/packages" not in runtime or "xargs" not in runtime:
+        problem(name, "the runtime stage does not install the builder's /out/packages")
+    if f"--from={alias} /out/service" not in runtime:
+        problem(name, "the runtime stage does not copy the builder's /out/service")
+    if len(problems) == before:
+        print(f"{name}: ok: {m.group(1)} (default SERVICE); runtime packages {' '.join(sorted(listed))}")
 
 
 def check_dockerignore(root):
