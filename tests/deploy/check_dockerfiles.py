@@ -69,24 +69,31 @@ def library_packages(binary):
         m = re.match(r"\s*(\S+) => (\S+)", line)
         if m:
             resolved[m.group(1)] = m.group(2)
-    packages = set()
+    # usrmerge: dpkg may know a file as /lib/... while ldd prints /usr/lib/... or the reverse.
+    candidates = {}
     for soname in needed:
         path = resolved.get(soname)
         if not path or path == "not":
             problem(binary, f"{soname}: not found by ldd")
             continue
-        # usrmerge: dpkg may know the file as /lib/... while ldd prints /usr/lib/... or the
-        # reverse.
-        candidates = [path, os.path.realpath(path)]
-        candidates += [c[len("/usr"):] for c in candidates if c.startswith("/usr/")]
-        candidates += ["/usr" + c for c in candidates if c.startswith("/lib")]
-        for c in candidates:
-            r = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True)
-            if r.returncode == 0:
-                packages.add(r.stdout.split(":")[0])
-                break
+        c = [path, os.path.realpath(path)]
+        c += [x[len("/usr"):] for x in c if x.startswith("/usr/")]
+        c += ["/usr" + x for x in c if x.startswith("/lib")]
+        candidates[soname] = c
+    # One dpkg -S for all of them: each call reads the whole package database.
+    owners = {}
+    paths = sorted({x for c in candidates.values() for x in c})
+    out = subprocess.run(["dpkg", "-S"] + paths, capture_output=True, text=True).stdout if paths else ""
+    for line in out.splitlines():
+        pkg, _, path = line.partition(": ")
+        owners[path.strip()] = pkg.split(":")[0]
+    packages = set()
+    for soname, c in candidates.items():
+        owner = next((owners[x] for x in c if x in owners), None)
+        if owner is None:
+            problem(binary, f"{soname} ({c[0]}): no Debian package holds it")
         else:
-            problem(binary, f"{soname} ({path}): no Debian package holds it")
+            packages.add(owner)
     return packages
 
 
