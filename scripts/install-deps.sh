@@ -13,7 +13,13 @@ PACKAGES=(
   # The Kubernetes API client (libcurl); its tests' local HTTPS server (openssl CLI, python3).
   libcurl4-openssl-dev openssl python3
   iproute2 procps curl ccache
+  # The offline checks of deploy/ (tests/deploy): node runs the schema checkers that npm installs
+  # from tests/deploy/package-lock.json.
+  nodejs
 )
+# Debian's npm, unless another npm is already there (NodeSource's nodejs bundles one and conflicts
+# with Debian's npm package).
+command -v npm > /dev/null || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
