@@ -67,7 +67,7 @@ grpc::Status ControlPlaneService::Stream(
       break;
     }
     StateVersion current = state_->Current();
-    std::optional<v1::ServerMessage> msg;
+    std::shared_ptr<const v1::ServerMessage> msg;
     bool waiting_for_answer;
     {
       absl::MutexLock lock(&s->mu);
@@ -78,9 +78,9 @@ grpc::Status ControlPlaneService::Stream(
       msg = s->session.Next(current, absl::Now());
       waiting_for_answer = s->session.in_flight();
     }
-    if (msg.has_value()) {
+    if (msg != nullptr) {
       bool snapshot = msg->has_snapshot();
-      if (!stream->Write(*msg)) {
+      if (!Write(stream, *msg)) {
         end_reason = "write failed";
         break;
       }
@@ -109,6 +109,22 @@ grpc::Status ControlPlaneService::Stream(
   if (metrics_ != nullptr) metrics_->AgentDisconnected();
   log::Info(kLog, "agent ", node, " disconnected: ", end_reason);
   return grpc::Status::OK;
+}
+
+bool ControlPlaneService::Write(
+    grpc::ServerReaderWriter<v1::ServerMessage, v1::AgentMessage>* stream,
+    const v1::ServerMessage& msg) {
+  if (!msg.has_snapshot()) return stream->Write(msg);
+  {
+    absl::MutexLock lock(&snapshot_mu_);
+    while (snapshot_slots_ == 0) snapshot_slot_freed_.Wait(&snapshot_mu_);
+    --snapshot_slots_;
+  }
+  bool ok = stream->Write(msg);
+  absl::MutexLock lock(&snapshot_mu_);
+  ++snapshot_slots_;
+  snapshot_slot_freed_.Signal();
+  return ok;
 }
 
 void ControlPlaneService::HandleAnswer(StreamState& s, const v1::AgentMessage& msg) {

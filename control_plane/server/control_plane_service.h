@@ -19,8 +19,12 @@ namespace sockmesh::cp {
 class ControlPlaneService final : public v1::ControlPlane::Service {
  public:
   // Neither is owned; both must outlive the service. `metrics` may be null.
-  ControlPlaneService(const VersionedState* state, ControlMetrics* metrics)
-      : state_(state), metrics_(metrics) {}
+  // `max_concurrent_snapshots` bounds how many full snapshots are being written at once: each
+  // write holds a serialized copy (megabytes for a large cluster), and a thousand agents
+  // reconnecting together (a control plane restart) would otherwise hold a thousand.
+  ControlPlaneService(const VersionedState* state, ControlMetrics* metrics,
+                      int max_concurrent_snapshots = 16)
+      : state_(state), metrics_(metrics), snapshot_slots_(max_concurrent_snapshots) {}
 
   grpc::Status Stream(
       grpc::ServerContext* context,
@@ -36,6 +40,9 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
   struct StreamState;
 
   void HandleAnswer(StreamState& s, const v1::AgentMessage& msg);
+  // Writes `msg`, waiting for a snapshot slot first when it is a snapshot.
+  bool Write(grpc::ServerReaderWriter<v1::ServerMessage, v1::AgentMessage>* stream,
+             const v1::ServerMessage& msg);
 
   const VersionedState* state_;
   ControlMetrics* metrics_;
@@ -43,6 +50,9 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
   std::map<uint64_t, std::shared_ptr<StreamState>> streams_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex snapshot_mu_;
+  absl::CondVar snapshot_slot_freed_;  // a CondVar, not Await: see versioned_state.h
+  int snapshot_slots_ ABSL_GUARDED_BY(snapshot_mu_);
 };
 
 }  // namespace sockmesh::cp
