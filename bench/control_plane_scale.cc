@@ -56,7 +56,6 @@ struct Options {
   int gap_ms = 50;
   int burst = 20;
   int timeout_s = 600;
-  int decode_slots = 8;
 };
 
 int64_t ThreadCpuNs() {
@@ -221,28 +220,7 @@ class AckTracker {
   std::map<uint64_t, Entry> by_version_ ABSL_GUARDED_BY(mu_);
 };
 
-// A counting semaphore.
-class DecodeSlots {
- public:
-  explicit DecodeSlots(int n) : free_(n) {}
-  void Take() {
-    absl::MutexLock lock(&mu_);
-    while (free_ == 0) cv_.Wait(&mu_);
-    --free_;
-  }
-  void Give() {
-    absl::MutexLock lock(&mu_);
-    ++free_;
-    cv_.Signal();
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::CondVar cv_;
-  int free_ ABSL_GUARDED_BY(mu_);
-};
-
-int RunAgents(int n, int decode_slots, int in_fd, int out_fd) {
+int RunAgents(int n, int in_fd, int out_fd) {
   log::SetMinLevel(log::Level::kError);
   LineReader in(in_fd);
   std::string line;
@@ -253,37 +231,14 @@ int RunAgents(int n, int decode_slots, int in_fd, int out_fd) {
   std::vector<std::unique_ptr<agent::ControlPlaneClient>> clients;
   std::vector<std::thread> threads;
   WriteLine(out_fd, absl::StrCat("start ", NowNs()));
-  // A parsed snapshot takes about ten times its wire size. A thousand simulated agents decoding
-  // theirs at once on two cores would hold a thousand of them (20+ GB); real agents each have
-  // their own machine. So at most --decode-slots agents decode a snapshot at a time: a slot is
-  // taken when the first message arrives (on_connection runs before decoding) and given back
-  // once the state is built (the apply function runs after).
-  DecodeSlots slots(decode_slots);
   for (int i = 0; i < n; ++i) {
-    auto holding = std::make_shared<bool>(false);
     clients.push_back(std::make_unique<agent::ControlPlaneClient>(
         agent::ControlPlaneClientOptions{
             .address = address,
             .node_name = absl::StrFormat("sim-%04d", i),
             .agent_version = "bench",
-            .on_connection =
-                [&slots, holding](bool up) {
-                  if (up) {
-                    slots.Take();
-                    *holding = true;
-                  } else if (*holding) {
-                    slots.Give();
-                    *holding = false;
-                  }
-                },
             .on_answer = [&tracker](uint64_t v, bool acked) { tracker.Record(v, acked); }},
-        [&slots, holding](const model::DesiredState&) {
-          if (*holding) {
-            slots.Give();
-            *holding = false;
-          }
-          return absl::OkStatus();
-        }));
+        [](const model::DesiredState&) { return absl::OkStatus(); }));
     threads.emplace_back([c = clients.back().get(), &stop] { c->Run(stop); });
   }
   while (in.Next(line)) {
@@ -357,7 +312,7 @@ int RunControlPlane(const Options& o, int n) {
   if (agents == 0) {
     close(to_agents[1]);
     close(from_agents[0]);
-    _exit(RunAgents(n, o.decode_slots, to_agents[0], from_agents[1]));
+    _exit(RunAgents(n, to_agents[0], from_agents[1]));
   }
   close(to_agents[0]);
   close(from_agents[1]);
@@ -467,10 +422,11 @@ int RunControlPlane(const Options& o, int n) {
       after_snapshot.cpu_s - before.cpu_s, o.changes, after_changes.cpu_s - after_snapshot.cpu_s,
       1000 * (after_changes.cpu_s - after_snapshot.cpu_s) / o.changes,
       Ms(publish_cpu_ns) / o.changes, end.cpu_s - after_changes.cpu_s);
-  absl::PrintF("  simulated agents' CPU:    snapshot %.2f s, %d changes %.2f s (%.2f ms per "
-               "change); same 2-core machine\n",
-               agents_cpu_after_snapshot, o.changes, agents_cpu_changes,
-               1000 * agents_cpu_changes / o.changes);
+  absl::PrintF(
+      "  simulated agents' CPU:    snapshot %.2f s, %d changes %.2f s (%.2f ms per "
+      "change); same 2-core machine\n",
+      agents_cpu_after_snapshot, o.changes, agents_cpu_changes,
+      1000 * agents_cpu_changes / o.changes);
   absl::PrintF(
       "RESULT_LINE agents=%d snapshot_ms=%.0f change_p50_ms=%.1f change_p99_ms=%.1f "
       "change_max_ms=%.1f rss_steady_mb=%.0f rss_peak_mb=%.0f cpu_snapshot_s=%.2f "
@@ -519,9 +475,6 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--burst", o.burst, "Changes published back to back at the end (coalescing)")
       ->capture_default_str();
-  app.add_option("--decode-slots", o.decode_slots,
-                 "Simulated agents that may decode a snapshot at the same time (memory bound)")
-      ->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "Seconds one agent count may take before it is killed")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -534,8 +487,7 @@ int Main(int argc, char** argv) {
     }
     o.agent_counts.push_back(v);
   }
-  if (o.services <= 0 || o.endpoints_per_service <= 0 || o.changes <= 0 || o.burst < 0 ||
-      o.decode_slots <= 0) {
+  if (o.services <= 0 || o.endpoints_per_service <= 0 || o.changes <= 0 || o.burst < 0) {
     std::cerr << "--services, --endpoints-per-service and --changes must be positive\n";
     return 2;
   }
