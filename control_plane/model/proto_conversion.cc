@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "control_plane/model/delta_apply.h"
 #include "control_plane/model/workload_conversion.h"
 
 namespace sockmesh::model {
@@ -209,17 +210,10 @@ v1::Delta MakeDelta(uint64_t base_version, const DesiredState& base, uint64_t ve
 }
 
 absl::Status ApplyDelta(const v1::Delta& delta, DesiredState& state) {
-  for (const v1::Frontend& f : delta.removed_frontends()) {
-    absl::StatusOr<Frontend> frontend = FromProto(f);
-    if (!frontend.ok()) return frontend.status();
-    state.erase(*frontend);
-  }
-  for (const v1::Service& s : delta.upserted_services()) {
-    absl::StatusOr<ServiceEntry> entry = FromProto(s);
-    if (!entry.ok()) return entry.status();
-    state[entry->frontend] = *std::move(entry);
-  }
-  return ApplyWorkloadDelta(delta, state.workloads);
+  absl::StatusOr<DecodedDelta> decoded = DecodeDelta(delta, state);
+  if (!decoded.ok()) return decoded.status();
+  ApplyDecodedDelta(*std::move(decoded), state);
+  return absl::OkStatus();
 }
 
 }  // namespace sockmesh::model

@@ -33,8 +33,9 @@ absl::StatusOr<DesiredState> FromSnapshot(const v1::Snapshot& snapshot);
 // are not sent.
 v1::Delta MakeDelta(uint64_t base_version, const DesiredState& base, uint64_t version,
                     const DesiredState& target);
-// Applies `delta` to `state` in place. On error `state` may be partly changed: callers work on a
-// copy. A removed frontend that is not there is not an error (the result is the same).
+// Applies `delta` to `state` in place. The whole delta is validated first, so on error `state` is
+// unchanged. A removed frontend that is not there is not an error (the result is the same). To
+// undo an applied delta, see delta_apply.h.
 absl::Status ApplyDelta(const v1::Delta& delta, DesiredState& state);
 
 }  // namespace sockmesh::model

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -24,13 +25,15 @@ class AgentSession {
  public:
   AgentSession(std::string node_name, std::string agent_version, absl::Time now);
 
-  // The message to send for `current`, or nullopt when a version is in flight or `current` was
-  // already sent (ACKed or NACKed).
-  std::optional<v1::ServerMessage> Next(const StateVersion& current, absl::Time now);
+  // The message to send for `current`, or null when a version is in flight or `current` was
+  // already sent (ACKed or NACKed). The message is shared with every other stream that sends the
+  // same one (see version_messages.h).
+  std::shared_ptr<const v1::ServerMessage> Next(const StateVersion& current, absl::Time now);
 
   // The agent's answer to the version in flight. FailedPrecondition for an answer to any other
-  // version (a confused or stale peer); the bookkeeping is then unchanged. On success, returns how
-  // long the version took from send to answer.
+  // version (a confused or stale peer); the bookkeeping is then unchanged. On success, returns the
+  // push latency: from the version's creation (or, for a version older than this stream, from
+  // the stream's start) to the answer.
   absl::StatusOr<absl::Duration> OnAck(uint64_t version, absl::Time now);
   absl::StatusOr<absl::Duration> OnNack(uint64_t version, std::string error, absl::Time now);
 
@@ -43,9 +46,10 @@ class AgentSession {
  private:
   struct InFlight {
     StateVersion sent;
-    absl::Time sent_at;
   };
+  absl::Duration PushLatency(absl::Time now) const;
 
+  const absl::Time connected_;
   v1::AgentStatus status_;
   std::optional<InFlight> in_flight_;
   StateVersion acked_;  // state == nullptr until the first ACK

@@ -55,12 +55,15 @@ absl::StatusOr<std::unique_ptr<ControlMetrics>> ControlMetrics::Create(const std
                  .Help("Versions an agent refused to apply (it keeps its last good state)")
                  .Register(r)
                  .Add({});
-  i.latency = &prometheus::BuildHistogram()
-                   .Name("sockmesh_control_push_latency_seconds")
-                   .Help("Time from sending a version to the agent's ACK or NACK")
-                   .Register(r)
-                   .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1,
-                                                                    0.5, 1, 5});
+  i.latency =
+      &prometheus::BuildHistogram()
+           .Name("sockmesh_control_push_latency_seconds")
+           .Help(
+               "Time from a version's creation (or the stream's start, if later) to the agent's "
+               "ACK or NACK")
+           .Register(r)
+           .Add({},
+                prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5});
   i.version = &prometheus::BuildGauge()
                    .Name("sockmesh_control_version")
                    .Help("Current version of the desired state")

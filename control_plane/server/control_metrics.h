@@ -24,7 +24,8 @@ class ControlMetrics {
   void AgentConnected();
   void AgentDisconnected();
   void RecordPush(bool snapshot);
-  // Send-to-answer time of a version, ACKed or NACKed.
+  // An agent answered a version; `latency` runs from the version's creation (or the stream's
+  // start, if later) to the answer.
   void RecordAnswer(bool acked, absl::Duration latency);
   void SetState(uint64_t version, size_t services, size_t backends);
   void RecordSourceError();

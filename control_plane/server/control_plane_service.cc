@@ -61,13 +61,14 @@ grpc::Status ControlPlaneService::Stream(
 
   std::string end_reason = "stream closed by the agent";
   uint64_t seen = 0;
+  bool holding_snapshot_slot = false;
   while (true) {
     if (context->IsCancelled()) {
       end_reason = "stream cancelled";
       break;
     }
     StateVersion current = state_->Current();
-    std::optional<v1::ServerMessage> msg;
+    std::shared_ptr<const v1::ServerMessage> msg;
     bool waiting_for_answer;
     {
       absl::MutexLock lock(&s->mu);
@@ -78,8 +79,20 @@ grpc::Status ControlPlaneService::Stream(
       msg = s->session.Next(current, absl::Now());
       waiting_for_answer = s->session.in_flight();
     }
-    if (msg.has_value()) {
+    // The snapshot this stream sent has been answered (or the stream moves on): free its slot.
+    if (holding_snapshot_slot && (msg != nullptr || !waiting_for_answer)) {
+      ReleaseSnapshotSlot();
+      holding_snapshot_slot = false;
+    }
+    if (msg != nullptr) {
       bool snapshot = msg->has_snapshot();
+      if (snapshot) {
+        if (!AcquireSnapshotSlot(context)) {
+          end_reason = "stream ended while waiting to send the snapshot";
+          break;
+        }
+        holding_snapshot_slot = true;
+      }
       if (!stream->Write(*msg)) {
         end_reason = "write failed";
         break;
@@ -99,6 +112,7 @@ grpc::Status ControlPlaneService::Stream(
       state_->WaitForChange(seen, kWaitSlice);
     }
   }
+  if (holding_snapshot_slot) ReleaseSnapshotSlot();
   // Unblocks the reader's Read() if the agent is still there (shutdown, write failure).
   context->TryCancel();
   reader.join();
@@ -109,6 +123,22 @@ grpc::Status ControlPlaneService::Stream(
   if (metrics_ != nullptr) metrics_->AgentDisconnected();
   log::Info(kLog, "agent ", node, " disconnected: ", end_reason);
   return grpc::Status::OK;
+}
+
+bool ControlPlaneService::AcquireSnapshotSlot(grpc::ServerContext* context) {
+  absl::MutexLock lock(&snapshot_mu_);
+  while (snapshot_slots_ == 0) {
+    if (stopping_.load() || context->IsCancelled()) return false;
+    snapshot_slot_freed_.WaitWithTimeout(&snapshot_mu_, kWaitSlice);
+  }
+  --snapshot_slots_;
+  return true;
+}
+
+void ControlPlaneService::ReleaseSnapshotSlot() {
+  absl::MutexLock lock(&snapshot_mu_);
+  ++snapshot_slots_;
+  snapshot_slot_freed_.Signal();
 }
 
 void ControlPlaneService::HandleAnswer(StreamState& s, const v1::AgentMessage& msg) {
@@ -155,6 +185,7 @@ grpc::Status ControlPlaneService::ListAgents(grpc::ServerContext* context,
 }
 
 void ControlPlaneService::Shutdown() {
+  stopping_ = true;
   absl::MutexLock lock(&mu_);
   shutting_down_ = true;
   for (const auto& [id, s] : streams_) {

@@ -33,16 +33,17 @@ size_t BackendCount(const model::DesiredState& state) {
 }
 
 absl::StatusOr<std::unique_ptr<ManifestDirectorySource>> ManifestDirectorySource::Create(
-    const std::filesystem::path& dir) {
+    const std::filesystem::path& dir, ReloadObserver on_reload) {
   absl::StatusOr<sources::ManifestWatcher> watcher = sources::ManifestWatcher::Create(dir);
   if (!watcher.ok()) return watcher.status();
   return std::unique_ptr<ManifestDirectorySource>(
-      new ManifestDirectorySource(dir, *std::move(watcher)));
+      new ManifestDirectorySource(dir, *std::move(watcher), std::move(on_reload)));
 }
 
 ManifestDirectorySource::ManifestDirectorySource(std::filesystem::path dir,
-                                                 sources::ManifestWatcher watcher)
-    : manifests_(std::move(dir)), watcher_(std::move(watcher)) {}
+                                                 sources::ManifestWatcher watcher,
+                                                 ReloadObserver on_reload)
+    : manifests_(std::move(dir)), on_reload_(std::move(on_reload)), watcher_(std::move(watcher)) {}
 
 void ManifestDirectorySource::WaitAndPublish(absl::Duration timeout, VersionedState& state,
                                              ControlMetrics& metrics) {
@@ -70,11 +71,13 @@ void ManifestDirectorySource::Reload(VersionedState& state, ControlMetrics& metr
     metrics.RecordSourceError();
     log::Error(kLog, "cannot read manifests: ", reload.status().message(),
                "; the current version stays");
+    if (on_reload_) on_reload_(0, /*unreadable=*/true);
     return;
   }
   for (const std::string& note : reload->notes) log::Info("manifests", note);
   for (const std::string& error : reload->errors) log::Error("manifests", error);
   if (!reload->errors.empty()) metrics.RecordSourceError();
+  if (on_reload_) on_reload_(reload->errors.size(), /*unreadable=*/false);
   if (!reload->changed_files.empty()) {
     log::Info("manifests", "changed: ", absl::StrJoin(reload->changed_files, ", "));
   }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,16 +37,23 @@ class DesiredStateSource {
 // content at once, so the first version agents see is not the empty placeholder.
 class ManifestDirectorySource : public DesiredStateSource {
  public:
+  // After every reload: how many files are in error (kept at their last good parse), and whether
+  // the directory could not be read at all. The embedded control plane of standalone mode
+  // reports these in the agent's manifest metrics.
+  using ReloadObserver = std::function<void(size_t files_in_error, bool unreadable)>;
+
   static absl::StatusOr<std::unique_ptr<ManifestDirectorySource>> Create(
-      const std::filesystem::path& dir);
+      const std::filesystem::path& dir, ReloadObserver on_reload = nullptr);
   void WaitAndPublish(absl::Duration timeout, VersionedState& state,
                       ControlMetrics& metrics) override;
 
  private:
-  ManifestDirectorySource(std::filesystem::path dir, sources::ManifestWatcher watcher);
+  ManifestDirectorySource(std::filesystem::path dir, sources::ManifestWatcher watcher,
+                          ReloadObserver on_reload);
   void Reload(VersionedState& state, ControlMetrics& metrics);
 
   sources::ManifestDirectory manifests_;
+  ReloadObserver on_reload_;
   std::optional<sources::ManifestWatcher> watcher_;
   bool loaded_ = false;
 };

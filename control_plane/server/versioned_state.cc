@@ -3,17 +3,51 @@
 
 #include <utility>
 
+#include "control_plane/server/version_messages.h"
+
 namespace sockmesh::cp {
 
 VersionedState::VersionedState() {
-  current_ = {.version = 1, .state = std::make_shared<const model::DesiredState>()};
+  current_ = {.version = 1,
+              .state = std::make_shared<const model::DesiredState>(),
+              .created = absl::Now(),
+              .messages = std::make_shared<VersionMessages>()};
 }
 
-bool VersionedState::Update(model::DesiredState state) {
+std::vector<model::Frontend> ChangedFrontends(const model::DesiredState& a,
+                                              const model::DesiredState& b) {
+  // Both maps are ordered by frontend: one merge walk.
+  std::vector<model::Frontend> out;
+  auto ia = a.begin();
+  auto ib = b.begin();
+  while (ia != a.end() || ib != b.end()) {
+    if (ib == b.end() || (ia != a.end() && ia->first < ib->first)) {
+      out.push_back((ia++)->first);
+    } else if (ia == a.end() || ib->first < ia->first) {
+      out.push_back((ib++)->first);
+    } else {
+      if (!(ia->second == ib->second)) out.push_back(ia->first);
+      ++ia;
+      ++ib;
+    }
+  }
+  return out;
+}
+
+bool VersionedState::Update(model::DesiredState state, absl::Time now) {
+  absl::MutexLock update_lock(&update_mu_);
+  StateVersion previous = Current();
+  auto changed = std::make_shared<const std::vector<model::Frontend>>(
+      ChangedFrontends(*previous.state, state));
+  if (changed->empty()) return false;
+  StateVersion next{.version = previous.version + 1,
+                    .state = std::make_shared<const model::DesiredState>(std::move(state)),
+                    .created = now,
+                    .changed_since_previous = std::move(changed),
+                    .messages = std::make_shared<VersionMessages>()};
   absl::MutexLock lock(&mu_);
-  if (*current_.state == state) return false;
-  current_ = {.version = current_.version + 1,
-              .state = std::make_shared<const model::DesiredState>(std::move(state))};
+  current_ = std::move(next);
+  changed_.SignalAll();
   return true;
 }
 
@@ -24,9 +58,10 @@ StateVersion VersionedState::Current() const {
 
 StateVersion VersionedState::WaitForChange(uint64_t seen, absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
-  auto changed = [this, seen]()
-                     ABSL_SHARED_LOCKS_REQUIRED(mu_) { return current_.version != seen; };
-  mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (current_.version == seen) {
+    if (changed_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
+  }
   return current_;
 }
 

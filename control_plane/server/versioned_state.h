@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -13,10 +14,19 @@
 
 namespace sockmesh::cp {
 
+class VersionMessages;
+
 struct StateVersion {
   uint64_t version = 0;
   // Immutable once published, so streams can hold it without copying or locking.
   std::shared_ptr<const model::DesiredState> state;
+  // When it was published: push latency counts from here.
+  absl::Time created = absl::InfinitePast();
+  // The frontends added, changed or removed since version - 1, in order; null for the first
+  // version. With it a delta from the previous version costs O(changes), not O(model).
+  std::shared_ptr<const std::vector<model::Frontend>> changed_since_previous;
+  // The messages for this version, built once and shared by every stream (see version_messages.h).
+  std::shared_ptr<VersionMessages> messages;
 };
 
 class VersionedState {
@@ -27,16 +37,26 @@ class VersionedState {
   VersionedState();
 
   // Publishes `state`; bumps the version and wakes waiters only when it differs from the current
-  // one. Returns whether it did.
-  bool Update(model::DesiredState state);
+  // one. Returns whether it did. Comparing costs O(model) once per call, outside the lock readers
+  // take.
+  bool Update(model::DesiredState state, absl::Time now = absl::Now());
   StateVersion Current() const;
   // Waits until the version differs from `seen` or `timeout` passes; returns the current one.
   StateVersion WaitForChange(uint64_t seen, absl::Duration timeout) const;
 
  private:
+  absl::Mutex update_mu_;  // one Update at a time, so the diff is against the version it replaces
   mutable absl::Mutex mu_;
+  // Not Mutex::Await: with a thousand streams waiting, every unlock of mu_ (each Current()) would
+  // evaluate a thousand conditions. CondVar waiters cost nothing until SignalAll.
+  mutable absl::CondVar changed_;
   StateVersion current_ ABSL_GUARDED_BY(mu_);
 };
+
+// The frontends whose entry differs between `a` and `b` (present in one only, or different), in
+// frontend order.
+std::vector<model::Frontend> ChangedFrontends(const model::DesiredState& a,
+                                              const model::DesiredState& b);
 
 }  // namespace sockmesh::cp
 

@@ -800,6 +800,61 @@ TEST_F(AgentProcessTest, ServesMetrics) {
   EXPECT_GE(*count_after - *count_before, 50.0) << after;
 }
 
+// (g2) Standalone mode goes through the embedded control plane: the manifests become versions that
+// the agent's control-plane client applies and ACKs (visible in its metrics), a broken file makes
+// no version at all, and a fixed one the next.
+TEST_F(AgentProcessTest, StandaloneFollowsTheEmbeddedControlPlane) {
+  const std::string vip = "127.10.215.1";
+  // Nothing is dialed: the endpoints only need to be addresses.
+  const std::vector<Endpoint> endpoints = {{"127.0.0.171"}, {"127.0.0.172"}};
+  WriteManifest(manifests_, "svc.yaml", ServiceYaml("embedded", vip));
+  WriteManifest(manifests_, "slice.yaml", SliceYaml("embedded", endpoints, 18080, 18081));
+
+  std::unique_ptr<AgentProcess> agent;
+  ASSERT_NO_FATAL_FAILURE(StartAgent(agent, WithFlag(Args(), "--metrics-addr", "127.0.0.1:0")));
+  std::smatch m;
+  const std::string log = agent->Log();
+  EXPECT_THAT(log, HasSubstr("served by the embedded control plane"));
+  EXPECT_THAT(log, HasSubstr("applied snapshot version 2 (2 services); ACK"));
+  ASSERT_TRUE(
+      std::regex_search(log, m, std::regex(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)")))
+      << log;
+  const uint16_t port = static_cast<uint16_t>(std::stoi(m[1]));
+  const std::string acks = "sockmesh_agent_control_plane_versions_total{answer=\"ack\"}";
+  std::string metrics = Scrape(port);
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_agent_control_plane_connected"), 1.0) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_agent_control_plane_version"), 2.0) << metrics;
+  EXPECT_EQ(MetricValue(metrics, acks), 1.0) << metrics;
+
+  // An edit is the next version, sent as a delta.
+  size_t mark = agent->Log().size();
+  WriteManifest(manifests_, "slice.yaml",
+                SliceYaml("embedded", {{"127.0.0.171"}, {"127.0.0.173"}}, 18080, 18081));
+  absl::Status applied = agent->WaitForLog("applied delta version 3", kReloadTimeout, mark);
+  ASSERT_TRUE(applied.ok()) << applied;
+  metrics = Scrape(port);
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_agent_control_plane_version"), 3.0) << metrics;
+  EXPECT_EQ(MetricValue(metrics, acks), 2.0) << metrics;
+
+  // A broken file keeps its last good parse: no new version, the error is counted.
+  mark = agent->Log().size();
+  WriteManifest(manifests_, "svc.yaml", ServiceYaml("embedded", "999.1.1.1"));
+  ASSERT_TRUE(agent->WaitForLog("999.1.1.1", kReloadTimeout, mark).ok()) << agent->Log();
+  metrics = Scrape(port);
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_agent_manifest_files_in_error"), 1.0) << metrics;
+  EXPECT_GE(MetricValue(metrics, "sockmesh_agent_manifest_errors_total").value_or(0), 1.0)
+      << metrics;
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_agent_control_plane_version"), 3.0) << metrics;
+
+  mark = agent->Log().size();
+  WriteManifest(manifests_, "svc.yaml", ServiceYaml("embedded", vip, "81"));
+  applied = agent->WaitForLog("applied delta version 4", kReloadTimeout, mark);
+  ASSERT_TRUE(applied.ok()) << applied;
+  metrics = Scrape(port);
+  EXPECT_EQ(MetricValue(metrics, "sockmesh_agent_manifest_files_in_error"), 0.0) << metrics;
+  EXPECT_EQ(MetricValue(metrics, acks), 3.0) << metrics;
+}
+
 // The programs attached to the cgroup for `type`, by BPF_PROG_QUERY (what bpftool cgroup show
 // uses).
 int AttachedPrograms(const std::string& cgroup, bpf_attach_type type) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "control_plane/model/delta_apply.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -146,6 +147,38 @@ TEST(ProtoConversionTest, DeltaOfEqualStatesIsEmpty) {
   v1::Delta d = MakeDelta(1, s, 2, s);
   EXPECT_EQ(d.upserted_services_size(), 0);
   EXPECT_EQ(d.removed_frontends_size(), 0);
+}
+
+// The agent follows deltas in place; a version its datapath refuses is reverted exactly.
+TEST(DeltaApplyTest, AppliedInPlaceAndRevertedToTheSameState) {
+  DesiredState base = State({Svc("10.0.0.1", 80, {"10.1.0.1"}), Svc("10.0.0.2", 80, {"10.1.0.1"}),
+                             Svc("10.0.0.3", 80, {"10.1.0.1"})});
+  DesiredState target = base;
+  target.erase(Svc("10.0.0.3", 80, {}).frontend);
+  target[Svc("10.0.0.2", 80, {}).frontend].backends[0].weight = 5;
+  ServiceEntry added = Svc("10.0.0.4", 80, {"10.1.0.9"});
+  target[added.frontend] = added;
+  v1::Delta d = MakeDelta(3, base, 4, target);
+  // A frontend both removed and upserted is undone to its first form.
+  *d.add_removed_frontends() = ToProto(Svc("10.0.0.4", 80, {}).frontend);
+
+  absl::StatusOr<DecodedDelta> decoded = DecodeDelta(d, base);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  DesiredState state = base;
+  DeltaUndo undo = ApplyDecodedDelta(*std::move(decoded), state);
+  EXPECT_EQ(state, target);
+  RevertDelta(std::move(undo), state);
+  EXPECT_EQ(state, base);
+}
+
+TEST(DeltaApplyTest, InvalidDeltaLeavesTheStateUnchanged) {
+  DesiredState base = State({Svc("10.0.0.1", 80, {"10.1.0.1"})});
+  DesiredState target = State({Svc("10.0.0.2", 80, {"10.1.0.1"})});
+  v1::Delta d = MakeDelta(1, base, 2, target);
+  d.add_upserted_services()->mutable_frontend()->set_port(0);  // after a valid upsert
+  DesiredState state = base;
+  EXPECT_THAT(std::string(ApplyDelta(d, state).message()), HasSubstr("frontend.vip"));
+  EXPECT_EQ(state, base);
 }
 
 }  // namespace

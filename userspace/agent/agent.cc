@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "userspace/agent/cgroup.h"
 #include "userspace/agent/control_plane_client.h"
+#include "userspace/agent/embedded_control_plane.h"
 #include "userspace/agent/short_circuit_probe.h"
 #include "userspace/agent/workload_cgroup.h"
 #include "userspace/lb/maglev.h"
@@ -146,71 +147,21 @@ ServiceMaps Agent::service_maps() {
       .services = &m.services, .backends = &m.backends, .lut = &m.lut, .conns = &m.conns};
 }
 
-void Agent::Sync(bool reread_kernel) {
-  absl::StatusOr<sources::ReloadResult> reload = manifests_.Reload();
-  if (!reload.ok()) {
-    metrics_->RecordManifestError();
-    log::Error(kLog, "cannot read manifests: ", reload.status().message(),
-               "; the last good state stays in force");
-    return;
-  }
-  for (const std::string& note : reload->notes) log::Info("manifests", note);
-  for (const std::string& error : reload->errors) log::Error("manifests", error);
-  if (!reload->errors.empty()) metrics_->RecordManifestError();
-  metrics_->SetManifestFilesInError(reload->errors.size());
-  if (!reload->changed_files.empty()) {
-    log::Info("manifests", "changed: ", absl::StrJoin(reload->changed_files, ", "));
-  }
-  if (applied_once_ && !reload->state_changed && !reread_kernel) return;
-
-  if (reread_kernel) {
-    absl::StatusOr<MapSync> fresh = MapSync::Recover(service_maps(), options_.table_size);
-    if (!fresh.ok()) {
-      log::Error(kLog, "cannot re-read kernel maps: ", fresh.status().message());
-    } else {
-      sync_.emplace(*std::move(fresh));
-    }
-  }
-  SyncReport report = sync_->Apply(reload->state);
-  SyncIdentities(&reload->state.workloads, reread_kernel);
-  bool first = !applied_once_;
-  applied_once_ = true;
-  for (const std::string& e : report.errors) log::Error("sync", e);
-  metrics_->RecordSync(report.failed == 0, report.entries_written, report.entries_deleted,
-                       report.failed);
-  metrics_->SetServices(sync_->service_count());
-  // After a restart an unchanged state is the good news an operator waits for: say it once.
-  bool quiet = !first && report.added + report.updated + report.removed + report.failed == 0;
-  if (quiet) {
-    log::Debug("sync", report.Summary());
-  } else {
-    log::Info("sync", report.Summary());
-  }
-}
-
 absl::Status Agent::Run(const std::atomic<bool>& stop) {
-  if (!options_.control_plane.empty()) return RunClient(stop);
-  absl::StatusOr<sources::ManifestWatcher> watcher =
-      sources::ManifestWatcher::Create(options_.manifests_dir);
-  if (!watcher.ok()) return watcher.status();
-  Sync(/*reread_kernel=*/false);
-  absl::Time next_resync = absl::Now() + options_.resync_interval;
-  while (!stop.load()) {
-    absl::StatusOr<bool> changed = watcher->WaitForChange(kWaitSlice);
-    if (!changed.ok()) {
-      log::Warn(kLog, "manifest watch: ", changed.status().message(), "; watching again");
-      absl::SleepFor(absl::Seconds(1));
-      auto again = sources::ManifestWatcher::Create(options_.manifests_dir);
-      if (again.ok()) watcher = std::move(again);
-      continue;
-    }
-    bool resync = absl::Now() >= next_resync;
-    if (*changed || resync) Sync(resync);
-    ScanCgroupsIfDue();
-    if (resync) next_resync = absl::Now() + options_.resync_interval;
-  }
-  log::Info(kLog, "stopping; the datapath stays attached and keeps its last state");
-  return absl::OkStatus();
+  if (!options_.control_plane.empty()) return RunClient(stop, nullptr);
+  // Standalone: the manifests go through an in-process control plane, and the agent follows it
+  // exactly as it follows a remote one.
+  auto embedded = EmbeddedControlPlane::Start(options_.manifests_dir,
+                                              [this](size_t files_in_error, bool unreadable) {
+                                                if (unreadable || files_in_error > 0)
+                                                  metrics_->RecordManifestError();
+                                                if (!unreadable)
+                                                  metrics_->SetManifestFilesInError(files_in_error);
+                                              });
+  if (!embedded.ok()) return embedded.status();
+  log::Info(kLog, "standalone: manifests in ", options_.manifests_dir,
+            " served by the embedded control plane");
+  return RunClient(stop, embedded->get());
 }
 
 absl::Status Agent::ApplyVersion(const model::DesiredState& state) {
@@ -262,18 +213,25 @@ void Agent::RepairDrift() {
   }
 }
 
-absl::Status Agent::RunClient(const std::atomic<bool>& stop) {
+absl::Status Agent::RunClient(const std::atomic<bool>& stop, EmbeddedControlPlane* embedded) {
   ControlPlaneClient client(
       ControlPlaneClientOptions{
-          .address = options_.control_plane,
+          .address = embedded != nullptr ? "embedded" : options_.control_plane,
+          .make_channel =
+              embedded != nullptr
+                  ? [embedded](
+                        const grpc::ChannelArguments& args) { return embedded->Channel(args); }
+                  : std::function<std::shared_ptr<grpc::Channel>(const grpc::ChannelArguments&)>(),
           .node_name = options_.node_name,
           .agent_version = SOCKMESH_AGENT_VERSION,
           .on_connection = [this](bool up) { metrics_->SetControlPlaneConnected(up); },
           .on_answer = [this](uint64_t version,
                               bool acked) { metrics_->RecordControlPlaneAnswer(version, acked); }},
       [this](const model::DesiredState& state) { return ApplyVersion(state); });
-  log::Info(kLog, "following the control plane at ", options_.control_plane, " as node \"",
-            options_.node_name, "\"");
+  if (embedded == nullptr) {
+    log::Info(kLog, "following the control plane at ", options_.control_plane, " as node \"",
+              options_.node_name, "\"");
+  }
   std::thread follower([&client, &stop] { client.Run(stop); });
   absl::Time next_resync = absl::Now() + options_.resync_interval;
   while (!stop.load()) {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The node agent: loads and attaches the datapath, then keeps the kernel maps equal to the desired
-// state, re-reading the kernel maps periodically to repair drift. The desired state comes from a
-// manifests directory (standalone mode, reloaded when a file changes) or from sockmesh-control
-// (client mode: --control-plane, versions applied and ACKed or NACKed).
+// state, re-reading the kernel maps periodically to repair drift. The desired state comes as
+// versions from a control plane, applied and ACKed or NACKed: sockmesh-control (client mode,
+// --control-plane) or, in standalone mode, the same server embedded in the agent and serving a
+// manifests directory (reloaded when a file changes).
 #ifndef SOCKMESH_USERSPACE_AGENT_AGENT_H_
 #define SOCKMESH_USERSPACE_AGENT_AGENT_H_
 
@@ -14,7 +15,6 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "control_plane/sources/manifest_directory.h"
 #include "userspace/agent/datapath.h"
 #include "userspace/agent/identity_sync.h"
 #include "userspace/agent/map_sync.h"
@@ -22,6 +22,8 @@
 #include "userspace/metrics/agent_metrics.h"
 
 namespace sockmesh::agent {
+
+class EmbeddedControlPlane;
 
 struct AgentOptions {
   std::string manifests_dir;  // standalone mode
@@ -50,28 +52,27 @@ class Agent {
  public:
   static absl::StatusOr<std::unique_ptr<Agent>> Start(const AgentOptions& options);
 
-  // Reloads the manifests and applies the result. With `reread_kernel`, first rebuilds the view of
-  // the kernel maps from the maps themselves, so entries changed behind the agent's back are fixed.
-  void Sync(bool reread_kernel);
-  // Standalone: watches the manifests until `stop` becomes true. Client mode: follows the
-  // control plane until then.
+  // Follows the control plane until `stop` becomes true: the remote one (--control-plane) or, in
+  // standalone mode, one embedded in this process serving the manifests directory.
   absl::Status Run(const std::atomic<bool>& stop);
 
-  // Client mode: makes `state` the kernel's state. When any service cannot be written (a map is
-  // full, a backend's family differs from its VIP's), the whole previous good state is written
-  // back and the error returned, so a NACKed version leaves nothing of itself behind.
+  // Makes `state` (a version from the control plane) the kernel's state. When any service cannot be
+  // written (a map is full, a backend's family differs from its VIP's), the whole previous good
+  // state is written back and the error returned, so a NACKed version leaves nothing of itself
+  // behind.
   absl::Status ApplyVersion(const model::DesiredState& state);
 
   const metrics::AgentMetrics& metrics() const { return *metrics_; }
 
  private:
-  Agent(const AgentOptions& options) : options_(options), manifests_(options.manifests_dir) {}
+  Agent(const AgentOptions& options) : options_(options) {}
   ServiceMaps service_maps();
   // Probes the short-circuit that Datapath::Start attached; detaches it when the probe fails.
   // Returns whether it stays enabled. Logs the outcome either way.
   bool StartShortCircuit();
-  absl::Status RunClient(const std::atomic<bool>& stop);
-  // Client mode: re-reads the kernel maps and rewrites the good state where they differ.
+  // `embedded` (standalone mode) or null (the remote --control-plane).
+  absl::Status RunClient(const std::atomic<bool>& stop, EmbeddedControlPlane* embedded);
+  // Re-reads the kernel maps and rewrites the good state where they differ.
   void RepairDrift();
   // Makes the identity maps match `workloads` (nullptr: the last model) and the workload cgroups
   // under the mesh cgroup now. Without a new model and with the same cgroups as last time it
@@ -82,12 +83,10 @@ class Agent {
   AgentOptions options_;
   std::unique_ptr<Datapath> datapath_;
   std::optional<MapSync> sync_;
-  sources::ManifestDirectory manifests_;
   std::unique_ptr<metrics::AgentMetrics> metrics_;
-  bool applied_once_ = false;
-  // Client mode: the control-plane thread applies versions while the main thread repairs drift.
+  // The control-plane thread applies versions while the main thread repairs drift.
   absl::Mutex client_mu_;
-  model::DesiredState good_state_;  // guarded by client_mu_ in client mode
+  model::DesiredState good_state_;  // guarded by client_mu_
   bool have_good_state_ = false;    // guarded by client_mu_
   // Identity maps: written from the control-plane thread (new version) and the main thread (cgroup
   // scan, drift repair).

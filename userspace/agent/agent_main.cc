@@ -28,8 +28,9 @@ int main(int argc, char** argv) {
   opts.metrics_addr = "127.0.0.1:9464";
 
   app.add_flag("--standalone", standalone,
-               "Read desired state from a manifests directory (the default unless "
-               "--control-plane is given)");
+               "Serve a manifests directory from a control plane embedded in the agent (the same "
+               "server and client code as with sockmesh-control); the default unless "
+               "--control-plane is given");
   app.add_option("--control-plane", opts.control_plane,
                  "Follow sockmesh-control at ADDR:PORT instead of reading manifests: apply each "
                  "version it streams, ACK or NACK it, reconnect with backoff when it is away");
@@ -115,15 +116,16 @@ int main(int argc, char** argv) {
       std::cerr << "--cgroup is required (see --help)\n";
       return 2;
     }
-    if (opts.node_name.empty()) {
-      char host[256] = {};
-      ::gethostname(host, sizeof(host) - 1);
-      opts.node_name = host;
-      if (opts.datapath.instance != "default") opts.node_name += "/" + opts.datapath.instance;
-    }
   } else if (opts.manifests_dir.empty() || opts.cgroup.empty()) {
     std::cerr << "--manifests and --cgroup are required (see --help)\n";
     return 2;
+  }
+  // Standalone mode follows its embedded control plane under the same name.
+  if (opts.node_name.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    opts.node_name = host;
+    if (opts.datapath.instance != "default") opts.node_name += "/" + opts.datapath.instance;
   }
   opts.resync_interval = absl::Seconds(resync_seconds);
   if (no_short_circuit) short_circuit = "off";

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "control_plane/model/delta_apply.h"
 #include "control_plane/model/proto_conversion.h"
 #include "sockmesh/v1/control_plane.grpc.pb.h"
 #include "userspace/log/log.h"
@@ -67,7 +68,9 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
   // default 4 MB receive limit; the control plane is trusted, so take what it sends.
   args.SetMaxReceiveMessageSize(-1);
   auto stub = v1::ControlPlane::NewStub(
-      grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args));
+      options_.make_channel
+          ? options_.make_channel(args)
+          : grpc::CreateCustomChannel(options_.address, grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext context;
   auto stream = stub->Stream(&context);
   // Read() blocks; cancelling the context is the only way to interrupt it on a stop request.
@@ -88,18 +91,21 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
   hello.mutable_hello()->set_node_name(options_.node_name);
   hello.mutable_hello()->set_agent_version(options_.agent_version);
   if (stream->Write(hello)) {
-    v1::ServerMessage msg;
-    while (stream->Read(&msg)) {
+    while (true) {
+      // A fresh message per read: reusing one would keep a parsed snapshot (many times its wire
+      // size) allocated for as long as the stream lives.
+      v1::ServerMessage msg;
+      if (!stream->Read(&msg)) break;
       if (!received) {
         log::Info(kLog, "connected to ", options_.address);
         if (options_.on_connection) options_.on_connection(true);
       }
       received = true;
       uint64_t version = 0;
-      absl::StatusOr<model::DesiredState> next;
+      absl::Status result;
       if (msg.has_snapshot()) {
         version = msg.snapshot().version();
-        next = model::FromSnapshot(msg.snapshot());
+        result = ApplySnapshot(msg.snapshot());
       } else if (msg.has_delta()) {
         version = msg.delta().version();
         if (!have_base || msg.delta().base_version() != good_version_) {
@@ -110,19 +116,13 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
                      "; reconnecting for a snapshot");
           break;
         }
-        next = good_;
-        if (absl::Status s = model::ApplyDelta(msg.delta(), *next); !s.ok()) next = s;
+        result = ApplyDelta(msg.delta());
       } else {
         log::Warn(kLog, "ignoring an empty message from the control plane");
         continue;
       }
-      if (next.ok()) {
-        absl::Status applied = apply_(*next);
-        if (!applied.ok()) next = applied;
-      }
       v1::AgentMessage answer;
-      if (next.ok()) {
-        good_ = *std::move(next);
+      if (result.ok()) {
         good_version_ = version;
         have_base = true;
         answer.mutable_ack()->set_version(version);
@@ -130,9 +130,9 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
                   " (", good_.size(), " services); ACK");
       } else {
         answer.mutable_nack()->set_version(version);
-        answer.mutable_nack()->set_error_detail(std::string(next.status().message()));
+        answer.mutable_nack()->set_error_detail(std::string(result.message()));
         log::Error(kLog, "version ", version, " not applied, keeping version ", good_version_, ": ",
-                   next.status().message(), "; NACK");
+                   result.message(), "; NACK");
       }
       if (options_.on_answer) options_.on_answer(version, answer.has_ack());
       if (!stream->Write(answer)) break;
@@ -148,6 +148,23 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
               " ended: ", status.ok() ? "closed by the server" : status.error_message());
   }
   return received;
+}
+
+absl::Status ControlPlaneClient::ApplySnapshot(const v1::Snapshot& snapshot) {
+  absl::StatusOr<model::DesiredState> next = model::FromSnapshot(snapshot);
+  if (!next.ok()) return next.status();
+  if (absl::Status applied = apply_(*next); !applied.ok()) return applied;
+  good_ = *std::move(next);
+  return absl::OkStatus();
+}
+
+absl::Status ControlPlaneClient::ApplyDelta(const v1::Delta& delta) {
+  absl::StatusOr<model::DecodedDelta> decoded = model::DecodeDelta(delta, good_);
+  if (!decoded.ok()) return decoded.status();
+  model::DeltaUndo undo = model::ApplyDecodedDelta(*std::move(decoded), good_);
+  absl::Status applied = apply_(good_);
+  if (!applied.ok()) model::RevertDelta(std::move(undo), good_);
+  return applied;
 }
 
 }  // namespace sockmesh::agent

@@ -6,6 +6,9 @@
 #ifndef SOCKMESH_USERSPACE_AGENT_CONTROL_PLANE_CLIENT_H_
 #define SOCKMESH_USERSPACE_AGENT_CONTROL_PLANE_CLIENT_H_
 
+#include <grpcpp/channel.h>
+#include <grpcpp/support/channel_arguments.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -16,11 +19,15 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "control_plane/model/service_model.h"
+#include "sockmesh/v1/control_plane.pb.h"
 
 namespace sockmesh::agent {
 
 struct ControlPlaneClientOptions {
-  std::string address;  // ADDR:PORT, or any gRPC target ("unix:/path")
+  std::string address;  // ADDR:PORT, or any gRPC target ("unix:/path"); named in logs
+  // When set, makes the channel instead of dialing `address` (the embedded control plane's
+  // in-process channel in standalone mode).
+  std::function<std::shared_ptr<grpc::Channel>(const grpc::ChannelArguments&)> make_channel;
   std::string node_name;
   std::string agent_version;
   absl::Duration min_backoff = absl::Milliseconds(100);
@@ -52,6 +59,10 @@ class ControlPlaneClient {
   // One stream, from Hello to its end. Returns whether it received at least one version (which
   // resets the backoff).
   bool RunStream(const std::atomic<bool>& stop);
+  // Make `good_` the version the message carries if apply_ accepts it; otherwise leave it as it
+  // was. A delta changes `good_` in place (and is reverted on failure) instead of copying it.
+  absl::Status ApplySnapshot(const v1::Snapshot& snapshot);
+  absl::Status ApplyDelta(const v1::Delta& delta);
 
   ControlPlaneClientOptions options_;
   ApplyFunction apply_;
