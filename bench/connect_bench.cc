@@ -48,7 +48,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bench/accept_close_server.h"
-#include "bench/latency_histogram.h"
 #include "bench/load_average.h"
 #include "bench/loopback_address.h"
 #include "bench/median.h"
@@ -56,10 +55,13 @@
 #include "nlohmann/json.hpp"
 #include "sockmesh/consts.h"
 #include "tests/support/test_datapath.h"
+#include "userspace/metrics/latency_histogram.h"
 #include "userspace/sys/errno_status.h"
 
 namespace sockmesh::bench {
 namespace {
+
+using metrics::LatencyHistogram;
 
 // The VIP's port; the backends listen on ports the kernel picks.
 constexpr uint16_t kVipPort = 80;

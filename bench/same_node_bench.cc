@@ -42,7 +42,6 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "bench/latency_histogram.h"
 #include "bench/load_average.h"
 #include "bench/loopback_address.h"
 #include "bench/median.h"
@@ -52,6 +51,7 @@
 #include "sockmesh/consts.h"
 #include "tests/support/test_datapath.h"
 #include "userspace/agent/short_circuit_probe.h"
+#include "userspace/metrics/latency_histogram.h"
 #include "userspace/sys/errno_status.h"
 
 namespace sockmesh::bench {

@@ -13,9 +13,11 @@
 #include <functional>
 #include <string>
 
-#include "bench/latency_histogram.h"
+#include "userspace/metrics/latency_histogram.h"
 
 namespace sockmesh::bench {
+
+using metrics::LatencyHistogram;
 
 struct LoadOptions {
   size_t request_bytes = 100;

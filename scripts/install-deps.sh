@@ -12,6 +12,9 @@ PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   # The Kubernetes API client (libcurl); its tests' local HTTPS server (openssl CLI, python3).
   libcurl4-openssl-dev openssl python3
+  # The platform services' stores (PostgreSQL client, Redis client) and the servers their tests
+  # start as throwaway instances.
+  libpq-dev libhiredis-dev postgresql redis-server
   iproute2 procps curl ccache
   # The offline checks of deploy/ (tests/deploy): node runs the schema checkers that npm installs
   # from tests/deploy/package-lock.json.

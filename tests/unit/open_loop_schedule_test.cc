@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <vector>
 
-#include "bench/latency_histogram.h"
 #include "gtest/gtest.h"
+#include "userspace/metrics/latency_histogram.h"
 
 namespace sockmesh::bench {
+
+using metrics::LatencyHistogram;
 namespace {
 
 TEST(OpenLoopScheduleTest, RequestsAreEvenlySpacedFromTheStart) {

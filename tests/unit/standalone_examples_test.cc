@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The demo manifests in deploy/examples/standalone must always parse, and must describe what the
-// demo promises: three ready echo backends behind each Service, the not-ready one left out.
+// The example manifests must always parse, and must describe what they promise:
+// deploy/examples/standalone, three ready echo backends behind each Service, the not-ready one
+// left out; deploy/examples/platform, the five platform services with two replicas each (gRPC and
+// /health ports) and the two databases, all VIPs in 127.10.20.0/24.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -32,18 +34,23 @@ std::vector<Backend> EchoBackends(uint16_t port) {
           Backend{Ip("127.0.0.13"), port, 1}};
 }
 
-TEST(StandaloneExamplesTest, EveryFileParses) {
+const std::filesystem::path kPlatformExamples =
+    std::filesystem::path(SOCKMESH_SOURCE_DIR) / "deploy/examples/platform";
+
+int ParseEveryFile(const std::filesystem::path& dir) {
   int files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(kExamples)) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const std::string ext = entry.path().extension().string();
     if (ext != ".yaml" && ext != ".yml") continue;
     ++files;
     absl::StatusOr<ParsedManifests> parsed = ParseManifestFile(entry.path());
-    ASSERT_TRUE(parsed.ok()) << parsed.status();
-    EXPECT_THAT(parsed->notes, IsEmpty()) << entry.path();
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    if (parsed.ok()) EXPECT_THAT(parsed->notes, IsEmpty()) << entry.path();
   }
-  EXPECT_GE(files, 2);
+  return files;
 }
+
+TEST(StandaloneExamplesTest, EveryFileParses) { EXPECT_GE(ParseEveryFile(kExamples), 2); }
 
 TEST(StandaloneExamplesTest, DirectoryYieldsTheDemoState) {
   ManifestDirectory dir(kExamples);
@@ -88,6 +95,36 @@ TEST(StandaloneExamplesTest, DirectoryYieldsTheDemoWorkloads) {
   EXPECT_THAT(client.ips, IsEmpty());
   EXPECT_EQ(client.identity, w.identities.at("cluster.local/ns/demo/sa/client"));
   EXPECT_EQ(w.namespaces.at("demo").at("team"), "platform");
+}
+
+TEST(PlatformExamplesTest, EveryFileParses) { EXPECT_EQ(ParseEveryFile(kPlatformExamples), 6); }
+
+TEST(PlatformExamplesTest, DirectoryYieldsTheFiveServicesAndTheDatabases) {
+  ManifestDirectory dir(kPlatformExamples);
+  absl::StatusOr<ReloadResult> result = dir.Reload();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_THAT(result->errors, IsEmpty());
+  const model::DesiredState& state = result->state;
+  ASSERT_THAT(state, SizeIs(5 * 2 + 2));
+  const char* names[] = {"user", "product", "inventory", "payment", "order"};
+  for (int i = 1; i <= 5; ++i) {
+    const std::string vip = "127.10.20." + std::to_string(i);
+    const std::string a = "127.0.20." + std::to_string(i) + "1";
+    const std::string b = "127.0.20." + std::to_string(i) + "2";
+    const model::ServiceEntry& grpc = state.at(Frontend{Ip(vip), 80, Protocol::kTcp});
+    EXPECT_EQ(grpc.namespace_name, "shop");
+    EXPECT_EQ(grpc.service_name, names[i - 1]);
+    const uint16_t grpc_port = static_cast<uint16_t>(7000 + i);
+    EXPECT_EQ(grpc.backends,
+              (std::vector<Backend>{Backend{Ip(a), grpc_port, 1}, Backend{Ip(b), grpc_port, 1}}));
+    const uint16_t http_port = static_cast<uint16_t>(8000 + i);
+    EXPECT_EQ(state.at(Frontend{Ip(vip), 8080, Protocol::kTcp}).backends,
+              (std::vector<Backend>{Backend{Ip(a), http_port, 1}, Backend{Ip(b), http_port, 1}}));
+  }
+  EXPECT_THAT(state.at(Frontend{Ip("127.10.20.10"), 5432, Protocol::kTcp}).backends,
+              ElementsAre(Backend{Ip("127.0.20.100"), 5432, 1}));
+  EXPECT_THAT(state.at(Frontend{Ip("127.10.20.11"), 6379, Protocol::kTcp}).backends,
+              ElementsAre(Backend{Ip("127.0.20.110"), 6379, 1}));
 }
 
 }  // namespace

@@ -1,30 +1,35 @@
 // SPDX-License-Identifier: Apache-2.0
-// A log-linear latency histogram for the benchmarks: 64 linear sub-buckets per power of two, so a
-// percentile is off by at most 1/64 (~1.6%) of its value. Fixed size and allocation-free on Add(),
-// so a client loop can record every connect() without the recording becoming the cost it measures.
-#ifndef SOCKMESH_BENCH_LATENCY_HISTOGRAM_H_
-#define SOCKMESH_BENCH_LATENCY_HISTOGRAM_H_
+// A log-linear latency histogram for the benchmarks and the load generator (services/loadgen): 64
+// linear sub-buckets per power of two, so a percentile is off by at most 1/64 (~1.6%) of its value.
+// Fixed size and allocation-free on Add(), so a client loop can record every request without the
+// recording becoming the cost it measures. The maximum is kept exactly.
+#ifndef SOCKMESH_USERSPACE_METRICS_LATENCY_HISTOGRAM_H_
+#define SOCKMESH_USERSPACE_METRICS_LATENCY_HISTOGRAM_H_
 
 #include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 
-namespace sockmesh::bench {
+namespace sockmesh::metrics {
 
 class LatencyHistogram {
  public:
   void Add(uint64_t ns) {
     ++buckets_[Index(ns)];
     ++count_;
+    if (ns > max_) max_ = ns;
   }
 
   void Merge(const LatencyHistogram& other) {
     for (size_t i = 0; i < kBuckets; ++i) buckets_[i] += other.buckets_[i];
     count_ += other.count_;
+    if (other.max_ > max_) max_ = other.max_;
   }
 
   uint64_t count() const { return count_; }
+  // The largest value added, exact; 0 when empty.
+  uint64_t max() const { return max_; }
 
   // The value at quantile q (0..1], in ns: the midpoint of the bucket holding that rank; 0 when
   // empty.
@@ -65,8 +70,9 @@ class LatencyHistogram {
 
   std::array<uint64_t, kBuckets> buckets_{};
   uint64_t count_ = 0;
+  uint64_t max_ = 0;
 };
 
-}  // namespace sockmesh::bench
+}  // namespace sockmesh::metrics
 
-#endif  // SOCKMESH_BENCH_LATENCY_HISTOGRAM_H_
+#endif  // SOCKMESH_USERSPACE_METRICS_LATENCY_HISTOGRAM_H_

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+// The load generator: open-loop latency counted from the scheduled time (a stall shows up in the
+// requests queued behind it), closed-loop error accounting, HTTP framing against the real /health
+// server, and the JSON summary.
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "services/loadgen/http_sender.h"
+#include "services/loadgen/load_report.h"
+#include "services/loadgen/load_runner.h"
+#include "services/platform/health_server.h"
+
+namespace sockmesh::loadgen {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Request 0 stalls `stall`; every `fail_every`-th request fails.
+class FakeSender : public RequestSender {
+ public:
+  FakeSender(milliseconds stall, uint64_t fail_every) : stall_(stall), fail_every_(fail_every) {}
+  std::string Send(uint64_t sequence) override {
+    if (sequence == 0) std::this_thread::sleep_for(stall_);
+    if (fail_every_ != 0 && sequence % fail_every_ == 0) return "UNAVAILABLE";
+    return "";
+  }
+
+ private:
+  milliseconds stall_;
+  uint64_t fail_every_;
+};
+
+SenderFactory Fake(milliseconds stall, uint64_t fail_every = 0) {
+  return [=](int) { return std::make_unique<FakeSender>(stall, fail_every); };
+}
+
+TEST(LoadRunnerTest, OpenLoopCountsTheWaitBehindAStall) {
+  // One worker, a request every 10 ms for 1 s, and the first request takes 300 ms: the ~25
+  // requests due meanwhile leave late, and their latency includes the wait. A generator with
+  // coordinated omission would report one slow request and 99 fast ones.
+  std::atomic<bool> stop{false};
+  LoadResult result = RunLoad({.rate = 100, .duration = milliseconds(1000), .workers = 1},
+                              Fake(milliseconds(300)), nullptr, stop);
+  EXPECT_EQ(result.ok + result.unsent, 100u);
+  EXPECT_GE(result.ok, 90u);
+  EXPECT_GE(result.late, 20u);
+  EXPECT_GT(result.latency_ns.Quantile(0.78), 40e6) << "the queued requests are slow";
+  EXPECT_LT(result.latency_ns.Quantile(0.5), 10e6) << "the rest are not";
+  EXPECT_GE(result.latency_ns.max(), 300'000'000u);
+}
+
+TEST(LoadRunnerTest, ClosedLoopCountsErrorsByKind) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> progress_calls{0};
+  LoadResult result = RunLoad(
+      {.rate = 0, .duration = milliseconds(1500), .workers = 3}, Fake(milliseconds(0), 3),
+      [&](const Progress& p) {
+        EXPECT_GT(p.sent, 0u);
+        ++progress_calls;
+      },
+      stop);
+  const uint64_t total = result.ok + result.errors;
+  ASSERT_GT(total, 100u);
+  EXPECT_EQ(result.errors_by_kind.at("UNAVAILABLE"), result.errors);
+  // Worker w sends w, w+3, w+6...: worker 0 always fails, the others never.
+  EXPECT_GT(result.errors, 0u);
+  EXPECT_GT(result.ok, 0u);
+  EXPECT_GE(progress_calls.load(), 1);
+}
+
+TEST(LoadRunnerTest, StopEndsTheRunEarly) {
+  std::atomic<bool> stop{true};
+  LoadResult result = RunLoad({.rate = 0, .duration = milliseconds(60'000), .workers = 2},
+                              Fake(milliseconds(0)), nullptr, stop);
+  EXPECT_LT(result.elapsed_s, 5);
+}
+
+TEST(HttpResponseHeadTest, ParsesStatusLengthAndClose) {
+  absl::StatusOr<HttpResponseHead> head = ParseResponseHead(
+      "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 12\r\nConnection: close");
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(head->status, 503);
+  EXPECT_EQ(head->content_length, 12u);
+  EXPECT_TRUE(head->close);
+  EXPECT_FALSE(ParseResponseHead("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked").ok());
+  EXPECT_FALSE(ParseResponseHead("HTTP/1.1 200 OK").ok()) << "no length";
+  EXPECT_TRUE(ParseResponseHead("HTTP/1.1 204 No Content").ok());
+  EXPECT_FALSE(ParseResponseHead("SSH-2.0-OpenSSH").ok());
+}
+
+TEST(HttpSenderTest, AnswersOnKeepAliveAndSeesErrors) {
+  absl::StatusOr<std::unique_ptr<platform::HealthServer>> server =
+      platform::HealthServer::Start("product", "127.0.0.1:0");
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string address = "127.0.0.1:" + std::to_string((*server)->port());
+  absl::StatusOr<SenderFactory> health = HttpSenderFactory(address, "/health", milliseconds(2000));
+  ASSERT_TRUE(health.ok()) << health.status();
+  std::unique_ptr<RequestSender> sender = (*health)(0);
+  for (uint64_t i = 0; i < 50; ++i) ASSERT_EQ(sender->Send(i), "") << i;
+  absl::StatusOr<SenderFactory> missing = HttpSenderFactory(address, "/nope", milliseconds(2000));
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ((*missing)(0)->Send(0), "http 404");
+  EXPECT_FALSE(HttpSenderFactory("localhost:80", "/", milliseconds(1)).ok()) << "numeric only";
+}
+
+TEST(LoadReportTest, JsonHasTheSummaryFields) {
+  LoadResult result;
+  result.elapsed_s = 2;
+  result.ok = 10;
+  result.errors = 2;
+  result.errors_by_kind["UNAVAILABLE"] = 2;
+  for (int i = 1; i <= 12; ++i) result.latency_ns.Add(static_cast<uint64_t>(i) * 1'000'000);
+  nlohmann::json json =
+      ReportJson({.protocol = "grpc",
+                  .request = "place-order",
+                  .target = "127.10.0.1:80",
+                  .options = {.rate = 6, .duration = milliseconds(2000), .workers = 4}},
+                 result);
+  EXPECT_EQ(json["mode"], "open");
+  EXPECT_EQ(json["requests"], 12);
+  EXPECT_EQ(json["achieved_rps"], 6.0);
+  EXPECT_EQ(json["errors_by_kind"]["UNAVAILABLE"], 2);
+  EXPECT_EQ(json["latency_ms"]["max"], 12.0);
+  for (const char* key : {"p50", "p90", "p99", "p99.9"}) {
+    EXPECT_TRUE(json["latency_ms"].contains(key)) << key;
+  }
+  EXPECT_NEAR(json["latency_ms"]["p50"].get<double>(), 6.0, 0.2);
+}
+
+}  // namespace
+}  // namespace sockmesh::loadgen
