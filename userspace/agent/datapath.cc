@@ -102,7 +102,9 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
                          {skel_->maps.sm_aff_v1, options.sizes.affinity},
                          {skel_->maps.sm_revnat_v1, options.sizes.revnat},
                          {skel_->maps.sm_sock_vip_v1, 0},
-                         {skel_->maps.sm_counters_v1, 0}};
+                         {skel_->maps.sm_counters_v1, 0},
+                         {skel_->maps.sm_conn_v1, 0},
+                         {skel_->maps.sm_conn_stats_v1, 0}};
   // Declared in lib/maps.h for the short-circuit object only; sm_sock_lb's programs never use it.
   if (int err = bpf_map__set_autocreate(skel_->maps.sm_sock_pairs_v1, false); err) {
     return sys::ErrnoToStatus(err, "skip map sm_sock_pairs_v1");
@@ -140,6 +142,7 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
       .affinity = *std::move(aff),
       .revnat = *std::move(rnat),
       .counters_fd = bpf_map__fd(skel_->maps.sm_counters_v1),
+      .conn_stats_fd = bpf_map__fd(skel_->maps.sm_conn_stats_v1),
   });
   return absl::OkStatus();
 }

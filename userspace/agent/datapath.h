@@ -48,6 +48,7 @@ struct DatapathMaps {
   bpf::TypedMap<sm_aff_key, sm_aff_val> affinity;
   bpf::TypedMap<sm_revnat_key, sm_revnat_val> revnat;
   int counters_fd = -1;
+  int conn_stats_fd = -1;  // sm_conn_stats_v1 (per-CPU hash, read by metrics)
 };
 
 struct AttachReport {
@@ -123,6 +124,7 @@ inline constexpr char kAffinityMap[] = "sm_aff_v1";
 inline constexpr char kRevNatMap[] = "sm_revnat_v1";
 inline constexpr char kCountersMap[] = "sm_counters_v1";
 inline constexpr char kSockPairsMap[] = "sm_sock_pairs_v1";
+inline constexpr char kConnStatsMap[] = "sm_conn_stats_v1";
 inline constexpr char kSockopsLink[] = "sm_sockops";
 
 }  // namespace sockmesh::agent

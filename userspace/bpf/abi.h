@@ -35,6 +35,11 @@ static_assert(offsetof(sm_sock_vip, vip_port) == 32 && offsetof(sm_sock_vip, fam
 static_assert(kAbiSafe<sm_sock_key> && sizeof(sm_sock_key) == 40);
 static_assert(offsetof(sm_sock_key, remote) == 16 && offsetof(sm_sock_key, local_port) == 32 &&
               offsetof(sm_sock_key, remote_port) == 34 && offsetof(sm_sock_key, family) == 36);
+static_assert(kAbiSafe<sm_conn_stats_key> && sizeof(sm_conn_stats_key) == 16);
+static_assert(offsetof(sm_conn_stats_key, svc_id) == 8);
+static_assert(kAbiSafe<sm_hist> && sizeof(sm_hist) == 8 * (SM_HIST_BUCKETS + 1));
+static_assert(kAbiSafe<sm_conn_stats> && offsetof(sm_conn_stats, connect_us) == 64 &&
+              offsetof(sm_conn_stats, request_us) == 64 + 2 * sizeof(sm_hist));
 
 // Value-initialised ABI structs compare by bytes: every byte is a field or explicit padding.
 template <typename T>
