@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "userspace/agent/cgroup.h"
-#include "userspace/agent/short_circuit_probe.h"
 #include "userspace/agent/control_plane_client.h"
+#include "userspace/agent/short_circuit_probe.h"
 #include "userspace/lb/maglev.h"
 #include "userspace/log/log.h"
 
@@ -105,6 +105,9 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   agent->metrics_ = *std::move(metrics);
   agent->metrics_->SetProgramsAttached(agent->datapath_->programs_attached());
   agent->metrics_->SetShortCircuitEnabled(short_circuit);
+  agent->conn_labels_ = std::make_unique<ConnStatsLabeler>(raw, *cgroup);
+  agent->metrics_->AddKernelMetrics([labels = agent->conn_labels_.get()] { return labels->Read(); },
+                                    [dir = raw->maps_dir()] { return ReadMapFills(dir); });
   if (agent->metrics_->port() != 0) {
     log::Info(kLog, "metrics on http://",
               options.metrics_addr.substr(0, options.metrics_addr.rfind(':')), ":",
@@ -152,6 +155,7 @@ void Agent::Sync(bool reread_kernel) {
     }
   }
   SyncReport report = sync_->Apply(reload->state);
+  conn_labels_->SetServices(reload->state);
   bool first = !applied_once_;
   applied_once_ = true;
   for (const std::string& e : report.errors) log::Error("sync", e);
@@ -197,6 +201,7 @@ absl::Status Agent::ApplyVersion(const model::DesiredState& state) {
   metrics_->RecordSync(report.failed == 0, report.entries_written, report.entries_deleted,
                        report.failed);
   if (report.failed == 0) {
+    conn_labels_->SetServices(state);
     good_state_ = state;
     have_good_state_ = true;
     metrics_->SetServices(sync_->service_count());

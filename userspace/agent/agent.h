@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "control_plane/sources/manifest_directory.h"
 #include "userspace/agent/datapath.h"
+#include "userspace/agent/kernel_metrics_source.h"
 #include "userspace/agent/map_sync.h"
 #include "userspace/metrics/agent_metrics.h"
 
@@ -75,6 +76,7 @@ class Agent {
   std::optional<MapSync> sync_;
   sources::ManifestDirectory manifests_;
   std::unique_ptr<metrics::AgentMetrics> metrics_;
+  std::unique_ptr<ConnStatsLabeler> conn_labels_;  // names the kernel's connection metrics
   bool applied_once_ = false;
   // Client mode: the control-plane thread applies versions while the main thread repairs drift.
   absl::Mutex client_mu_;

@@ -67,6 +67,10 @@ class Datapath {
   Datapath& operator=(const Datapath&) = delete;
 
   DatapathMaps& maps() { return *maps_; }
+  // Read-only views for the metrics server's thread.
+  const bpf::TypedMap<sm_svc_key, sm_svc>& services_map() const { return maps_->services; }
+  int conn_stats_fd() const { return maps_->conn_stats_fd; }
+  std::string maps_dir() const { return MakePinLayout(bpffs_root_, instance_).maps_dir; }
   const AttachReport& report() const { return report_; }
   size_t programs_attached() const { return links_.size() + (sc_skel_ ? 1 : 0); }
   // SM_CNT_* counters summed over CPUs.
