@@ -315,6 +315,33 @@ TEST_F(SockmeshctlTest, ExecRunsTheCommandInTheNamedCgroup) {
   EXPECT_THAT(bad.err, HasSubstr("/nonexistent/sockmesh-cmd"));
 }
 
+// --workload NS/NAME runs the command in <cgroup>/NS/NAME, creating it the first time; the
+// agent's metrics name processes there as that workload.
+TEST_F(SockmeshctlTest, ExecWorkloadEntersTheWorkloadCgroup) {
+  absl::StatusOr<ScopedCgroup> cg = ScopedCgroup::Create();
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  struct RemoveWorkloadCgroups {  // before `cg` goes: a cgroup with children cannot be removed
+    std::string mesh;
+    ~RemoveWorkloadCgroups() {
+      ::rmdir((mesh + "/shop/frontend").c_str());
+      ::rmdir((mesh + "/shop").c_str());
+    }
+  } remove{cg->path()};
+  absl::StatusOr<std::string> mount = agent::FindCgroup2Mount();
+  ASSERT_TRUE(mount.ok()) << mount.status();
+  const std::string relative = cg->path().substr(mount->size());
+
+  for (int run = 0; run < 2; ++run) {  // creates it, then reuses it
+    RunResult r = RunCtl({"exec", "--cgroup", cg->path(), "--workload", "shop/frontend", "--",
+                          "cat", "/proc/self/cgroup"});
+    ASSERT_EQ(r.exit_code, 0) << Describe(r);
+    EXPECT_THAT(r.out, HasSubstr(absl::StrCat("0::", relative, "/shop/frontend\n"))) << r.out;
+  }
+  RunResult bad = RunCtl({"exec", "--cgroup", cg->path(), "--workload", "Shop/x", "--", "true"});
+  EXPECT_EQ(bad.exit_code, 1) << Describe(bad);
+  EXPECT_THAT(bad.err, HasSubstr("--workload")) << bad.err;
+}
+
 TEST_F(SockmeshctlTest, ExecRefusesTheRootCgroup) {
   absl::StatusOr<std::string> mount = agent::FindCgroup2Mount();
   ASSERT_TRUE(mount.ok()) << mount.status();

@@ -85,10 +85,13 @@ int RunValidate(const std::string& path, const std::string& output) {
   return result->valid() ? 0 : kExitError;
 }
 
-int RunExec(const std::string& cgroup_arg, const std::vector<std::string>& command) {
+int RunExec(const std::string& cgroup_arg, const std::string& workload,
+            const std::vector<std::string>& command) {
   absl::StatusOr<std::string> mount = sockmesh::agent::FindCgroup2Mount();
   if (!mount.ok()) return Fail(mount.status());
   absl::StatusOr<std::string> cgroup = ctl::ResolveExecCgroup(cgroup_arg, *mount);
+  if (!cgroup.ok()) return Fail(cgroup.status());
+  if (!workload.empty()) cgroup = ctl::EnsureWorkloadCgroup(*cgroup, workload);
   if (!cgroup.ok()) return Fail(cgroup.status());
   if (absl::Status s = ctl::EnterCgroup(*cgroup); !s.ok()) return Fail(s);
   absl::Status s = ctl::ExecCommand(command);
@@ -119,16 +122,20 @@ int main(int argc, char** argv) {
   AddInstanceFlags(counters, counters_flags);
 
   std::string cgroup;
+  std::string workload;
   std::vector<std::string> command;
   CLI::App* exec = app.add_subcommand("exec", "Run a command inside a cgroup v2");
   exec->footer(
-      "Usage: sockmeshctl exec --cgroup PATH -- CMD [ARGS...]\n"
-      "Moves itself into PATH (e.g. the cgroup sockmesh-agent --cgroup attached to), then\n"
-      "replaces itself with CMD, whose connections then go through the mesh. Exits 127 when\n"
-      "CMD cannot be run.");
+      "Usage: sockmeshctl exec --cgroup PATH [--workload NS/NAME] -- CMD [ARGS...]\n"
+      "Moves itself into PATH (e.g. the cgroup sockmesh-agent --cgroup attached to), or with\n"
+      "--workload into PATH/NS/NAME (created if missing; the agent's metrics then name NS/NAME\n"
+      "as source_namespace/source_workload), then replaces itself with CMD, whose connections\n"
+      "then go through the mesh. Exits 127 when CMD cannot be run.");
   exec->add_option("--cgroup", cgroup,
                    "cgroup v2 directory, absolute or relative to the cgroup2 mount (not the root)")
       ->required();
+  exec->add_option("--workload", workload,
+                   "Run as workload NS/NAME: in the cgroup PATH/NS/NAME, created if missing");
   exec->add_option("command", command, "The command and its arguments (after --)")->required();
 
   std::string status_address = "127.0.0.1:15010";
@@ -165,7 +172,7 @@ int main(int argc, char** argv) {
 
   if (*services) return RunServices(services_flags);
   if (*counters) return RunCounters(counters_flags);
-  if (*exec) return RunExec(cgroup, command);
+  if (*exec) return RunExec(cgroup, workload, command);
   if (*status) return RunStatus(status_address, status_output);
   if (*validate) return RunValidate(validate_path, validate_output);
   return kExitUsage;
