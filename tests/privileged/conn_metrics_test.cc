@@ -4,6 +4,7 @@
 // connections and bytes, and request-latency percentiles from the kernel histogram checked against
 // what the load generator measured itself. VIPs 127.10.230.x, backends on 127.0.230.x.
 #include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "sockmesh/v1/control_plane.grpc.pb.h"
 #include "tests/support/model_builders.h"
 #include "tests/support/test_datapath.h"
 #include "userspace/agent/abi_conversion.h"
@@ -343,6 +345,72 @@ TEST_F(ConnMetricsTest, Http1RequestLatencyMatchesLoadGenerator) {
   std::printf("HTTP/1.1: %zu requests over %d connections\n", all.size(), kConnections);
   ExpectClose("HTTP/1.1 p50", bpf::HistQuantileSeconds(s.request_us, 0.5), Quantile(all, 0.5));
   ExpectClose("HTTP/1.1 p99", bpf::HistQuantileSeconds(s.request_us, 0.99), Quantile(all, 0.99));
+}
+
+// A unary gRPC method with the same service-time mix: ListAgents of the control-plane API, reused
+// as a tiny in-test service (70% 1 ms, 30% 10 ms, in a fixed order).
+class DelayedListAgents final : public v1::ControlPlane::Service {
+ public:
+  grpc::Status ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest*,
+                          v1::ListAgentsResponse* response) override {
+    int i = calls_++;
+    std::this_thread::sleep_for(std::chrono::microseconds((i * 7) % 10 < 3 ? 10000 : 1000));
+    response->set_current_version(static_cast<uint64_t>(i));
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::atomic<int> calls_{0};
+};
+
+// gRPC unary calls over one HTTP/2 connection at a fixed rate: HTTP/2 control frames (the
+// preface, SETTINGS, WINDOW_UPDATE, PING and ACKs) must neither start nor end a timed request.
+TEST_F(ConnMetricsTest, GrpcUnaryLatencyMatchesLoadGenerator) {
+  DelayedListAgents service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.230.5:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_TRUE(server && port > 0) << "gRPC server on 127.0.230.5";
+  Apply(StateOf({MakeService("127.10.230.5", 80, model::Protocol::kTcp,
+                             {MakeBackend("127.0.230.5", static_cast<uint16_t>(port))})}));
+  uint32_t svc = SvcId("127.10.230.5", 80);
+
+  auto stub = v1::ControlPlane::NewStub(
+      grpc::CreateChannel("ipv4:127.10.230.5:80", grpc::InsecureChannelCredentials()));
+  auto call = [&stub]() -> double {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::ListAgentsRequest req;
+    v1::ListAgentsResponse resp;
+    auto start = Clock::now();
+    grpc::Status st = stub->ListAgents(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  call();  // connection set-up, not part of the measurement
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  sm_conn_stats before = Stats(svc);
+
+  constexpr int kCalls = 300;
+  std::vector<double> measured;
+  auto next = Clock::now();
+  for (int i = 0; i < kCalls; ++i) {
+    std::this_thread::sleep_until(next);
+    next += std::chrono::milliseconds(15);
+    measured.push_back(call());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  sm_conn_stats s = Stats(svc);
+  bpf::SubtractConnStats(s, before);
+  server->Shutdown();
+  std::printf("gRPC unary: %d calls on one connection, kernel timed %llu requests\n", kCalls,
+              (unsigned long long)s.requests);
+  // Each call's first HEADERS frame starts a request; nothing else may.
+  EXPECT_EQ(s.requests, kCalls);
+  ExpectClose("gRPC p50", bpf::HistQuantileSeconds(s.request_us, 0.5), Quantile(measured, 0.5));
+  ExpectClose("gRPC p99", bpf::HistQuantileSeconds(s.request_us, 0.99), Quantile(measured, 0.99));
 }
 
 }  // namespace
