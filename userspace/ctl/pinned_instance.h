@@ -36,6 +36,8 @@ absl::StatusOr<PinnedServiceMaps> OpenPinnedServiceMaps(const std::string& bpffs
                                                         const std::string& instance);
 absl::StatusOr<sys::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
                                                  const std::string& instance);
+absl::StatusOr<sys::UniqueFd> OpenPinnedConnStats(const std::string& bpffs_root,
+                                                  const std::string& instance);
 
 }  // namespace sockmesh::ctl
 

@@ -4,10 +4,15 @@
 // meant to write. Also asks the control plane which agents follow it (status), and validates
 // manifests offline (validate).
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <csignal>
 #include <iostream>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "userspace/agent/abi_conversion.h"
 #include "userspace/agent/cgroup.h"
 #include "userspace/ctl/agent_status.h"
 #include "userspace/ctl/cgroup_exec.h"
@@ -15,6 +20,7 @@
 #include "userspace/ctl/manifest_validation.h"
 #include "userspace/ctl/pinned_instance.h"
 #include "userspace/ctl/service_dump.h"
+#include "userspace/ctl/top_view.h"
 
 namespace {
 
@@ -85,6 +91,56 @@ int RunValidate(const std::string& path, const std::string& output) {
   return result->valid() ? 0 : kExitError;
 }
 
+volatile std::sig_atomic_t g_stop_top = 0;
+
+// svc_id -> "VIP:port/PROTO", from the pinned service map.
+absl::StatusOr<std::map<uint32_t, std::string>> FrontendNames(const ctl::PinnedServiceMaps& maps) {
+  auto dump = maps.services.Dump();
+  if (!dump.ok()) return dump.status();
+  std::map<uint32_t, std::string> names;
+  for (const auto& [key, svc] : *dump) {
+    absl::StatusOr<sockmesh::model::Frontend> f = sockmesh::agent::FromSvcKey(key);
+    if (f.ok()) names[svc.svc_id] = f->ToString();
+  }
+  return names;
+}
+
+int RunTop(const InstanceFlags& flags, bool once, double interval) {
+  absl::StatusOr<sockmesh::sys::UniqueFd> fd =
+      ctl::OpenPinnedConnStats(flags.bpffs, flags.instance);
+  if (!fd.ok()) return Fail(fd.status());
+  absl::StatusOr<ctl::PinnedServiceMaps> maps =
+      ctl::OpenPinnedServiceMaps(flags.bpffs, flags.instance);
+  if (!maps.ok()) return Fail(maps.status());
+  std::signal(SIGINT, [](int) { g_stop_top = 1; });
+  absl::StatusOr<std::vector<sockmesh::bpf::ConnStatsEntry>> before =
+      sockmesh::bpf::ReadConnStats(fd->get());
+  if (!before.ok()) return Fail(before.status());
+  auto start = std::chrono::steady_clock::now();
+  while (!g_stop_top) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    auto now = std::chrono::steady_clock::now();
+    absl::StatusOr<std::vector<sockmesh::bpf::ConnStatsEntry>> after =
+        sockmesh::bpf::ReadConnStats(fd->get());
+    if (!after.ok()) return Fail(after.status());
+    absl::StatusOr<std::map<uint32_t, std::string>> names = FrontendNames(*maps);
+    if (!names.ok()) return Fail(names.status());
+    double seconds = std::chrono::duration<double>(now - start).count();
+    std::vector<ctl::TopRow> rows = ctl::ComputeTop(*before, *after, *names, seconds);
+    if (flags.output == "json") {
+      std::cout << ctl::FormatTopJson(rows, seconds);
+    } else {
+      if (!once) std::cout << "\033[H\033[2J";  // home and clear, like top(1)
+      std::cout << ctl::FormatTopTable(rows, seconds);
+    }
+    std::cout.flush();
+    if (once) break;
+    before = std::move(after);
+    start = now;
+  }
+  return 0;
+}
+
 int RunExec(const std::string& cgroup_arg, const std::string& workload,
             const std::vector<std::string>& command) {
   absl::StatusOr<std::string> mount = sockmesh::agent::FindCgroup2Mount();
@@ -120,6 +176,22 @@ int main(int argc, char** argv) {
   CLI::App* counters =
       app.add_subcommand("counters", "Show the datapath's event counters (summed over CPUs)");
   AddInstanceFlags(counters, counters_flags);
+
+  InstanceFlags top_flags;
+  bool top_once = false;
+  double top_interval = 1.0;
+  CLI::App* top = app.add_subcommand(
+      "top", "Live per-service request rate, latency percentiles, connection rate and failures");
+  top->footer(
+      "Reads the kernel's per-service totals (pinned sm_conn_stats_v1) every --interval and\n"
+      "shows the difference: REQ/S and P50/P99 of request latency (first request byte to first\n"
+      "response byte), CONN/S new connections, FAILED/S connects never established, ACTIVE open\n"
+      "connections. --once prints one interval and exits (with -o json: one JSON document).");
+  AddInstanceFlags(top, top_flags);
+  top->add_flag("--once", top_once, "Print one interval and exit");
+  top->add_option("--interval", top_interval, "Seconds between snapshots")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
 
   std::string cgroup;
   std::string workload;
@@ -172,6 +244,7 @@ int main(int argc, char** argv) {
 
   if (*services) return RunServices(services_flags);
   if (*counters) return RunCounters(counters_flags);
+  if (*top) return RunTop(top_flags, top_once, top_interval);
   if (*exec) return RunExec(cgroup, workload, command);
   if (*status) return RunStatus(status_address, status_output);
   if (*validate) return RunValidate(validate_path, validate_output);
