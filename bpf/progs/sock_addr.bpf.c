@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Socket-level load balancing: cgroup sock_addr hooks, and sock_release for connection counts. Each
  * hook is a thin wrapper around lib/sock_addr.h. All of them fail open: a call we cannot translate
- * proceeds unchanged. */
+ * proceeds unchanged. The same object tracks the connections the connect hooks translated
+ * (sockops, lib/conn_track.h) and times their requests (cgroup_skb, lib/request_latency.h);
+ * those only observe. */
 #include "lib/sock_addr.h"
 
 #include <bpf/bpf_helpers.h>
 
+#include "lib/request_latency.h"
 #include "vmlinux.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -44,3 +47,12 @@ int sm_getpeername6(struct bpf_sock_addr *ctx) {
 
 SEC("cgroup/sock_release")
 int sm_sock_release(struct bpf_sock *sk) { return sm_sock_released(sk); }
+
+SEC("sockops")
+int sm_conn_sockops(struct bpf_sock_ops *ops) { return sm_conn_track(ops); }
+
+SEC("cgroup_skb/egress")
+int sm_req_egress(struct __sk_buff *skb) { return sm_request_egress(skb); }
+
+SEC("cgroup_skb/ingress")
+int sm_req_ingress(struct __sk_buff *skb) { return sm_request_ingress(skb); }

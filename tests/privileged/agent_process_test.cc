@@ -855,6 +855,10 @@ TEST_F(AgentProcessTest, StandaloneFollowsTheEmbeddedControlPlane) {
   EXPECT_EQ(MetricValue(metrics, acks), 3.0) << metrics;
 }
 
+// The load balancer's own sockops program (connection tracking) is attached next to the
+// short-circuit's.
+constexpr int kConnTrackSockops = 1;
+
 // The programs attached to the cgroup for `type`, by BPF_PROG_QUERY (what bpftool cgroup show
 // uses).
 int AttachedPrograms(const std::string& cgroup, bpf_attach_type type) {
@@ -877,7 +881,7 @@ TEST_F(AgentProcessTest, ShortCircuitProbeAndNoShortCircuit) {
   const std::vector<std::string> on = WithFlag(Args(), "--short-circuit", "on");
   ASSERT_NO_FATAL_FAILURE(StartAgent(agent, on));
   EXPECT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
-  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 1);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 1 + kConnTrackSockops);
   EXPECT_TRUE(fs::exists(PinDir(instance_) + "/links/sm_sockops"));
   EXPECT_TRUE(fs::exists(PinDir(instance_) + "/maps/sm_sock_pairs_v1"));
   ASSERT_TRUE(agent->Terminate().ok());
@@ -890,7 +894,7 @@ TEST_F(AgentProcessTest, ShortCircuitProbeAndNoShortCircuit) {
       agent->WaitForLog("short-circuit: disabled by --short-circuit=off; detached", kStartTimeout)
           .ok())
       << agent->Log();
-  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 0);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), kConnTrackSockops);
   EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 1);
   EXPECT_FALSE(fs::exists(PinDir(instance_) + "/links/sm_sockops"));
   EXPECT_FALSE(fs::exists(PinDir(instance_) + "/maps/sm_sock_pairs_v1"));
@@ -899,7 +903,7 @@ TEST_F(AgentProcessTest, ShortCircuitProbeAndNoShortCircuit) {
 
   ASSERT_NO_FATAL_FAILURE(StartAgent(agent, on));
   EXPECT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
-  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 1);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 1 + kConnTrackSockops);
   ASSERT_TRUE(agent->Terminate().ok());
   agent.reset();
   // TearDown's --cleanup must take the short-circuit too.
@@ -925,7 +929,8 @@ TEST_F(AgentProcessTest, ShortCircuitAutoKeepsItOnlyWithBackPressure) {
   } else {
     EXPECT_TRUE(absl::StrContains(log, "--short-circuit=on forces it")) << log;
   }
-  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), enabled ? 1 : 0);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS),
+            (enabled ? 1 : 0) + kConnTrackSockops);
   EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 1);
   RecordProperty("short_circuit_auto", enabled ? "enabled" : "disabled: no back-pressure");
 }
@@ -943,7 +948,7 @@ TEST_F(AgentProcessTest, ShortCircuitProbeFailureDisablesIt) {
                                kStartTimeout)
                   .ok())
       << agent->Log();
-  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), 0);
+  EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_SOCK_OPS), kConnTrackSockops);
   EXPECT_EQ(AttachedPrograms(cgroup_->path(), BPF_CGROUP_INET4_CONNECT), 1);
   EXPECT_FALSE(fs::exists(PinDir(instance_) + "/links/sm_sockops"));
   EXPECT_FALSE(fs::exists(PinDir(instance_) + "/maps/sm_sock_pairs_v1"));
@@ -1059,8 +1064,9 @@ TEST_F(AgentProcessTest, ShortCircuitConnectionSurvivesRestarts) {
 
   ASSERT_NO_FATAL_FAILURE(StartAgent(agent, on));
   ASSERT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
-  // The nine load-balancer links (eight sock_addr hooks and sock_release) and the sockops link.
-  EXPECT_TRUE(absl::StrContains(agent->Log(), "0 programs attached, 10 adopted from pins"))
+  // The twelve load-balancer links (eight sock_addr hooks, sock_release, the connection
+  // tracker's sockops and two cgroup_skb) and the short-circuit's sockops link.
+  EXPECT_TRUE(absl::StrContains(agent->Log(), "0 programs attached, 13 adopted from pins"))
       << agent->Log();
   before = PinnedRedirects(instance_);
   EXPECT_EQ(SendAndCheck(p->client.get(), p->server.get(), kBytes, 4), "");

@@ -12,11 +12,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -372,6 +376,74 @@ TEST_F(SockmeshctlTest, ExecRunsTheCommandInTheNamedCgroup) {
   RunResult bad = RunCtl({"exec", "--cgroup", cg->path(), "--", "/nonexistent/sockmesh-cmd"});
   EXPECT_EQ(bad.exit_code, 127) << Describe(bad);
   EXPECT_THAT(bad.err, HasSubstr("/nonexistent/sockmesh-cmd"));
+}
+
+// top --once -o json while this process (in the mesh cgroup) dials a service: the connections
+// show up as a rate on the service's frontend, and the refused ones as failures.
+TEST_F(SockmeshctlTest, TopShowsConnectionRatesPerFrontend) {
+  auto backend = NameServer::Start("top-0", NameServer::Kind::kTcp, "127.0.230.40");
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  model::DesiredState state;
+  AddService(state, MakeService("127.10.230.40", 80, model::Protocol::kTcp,
+                                {MakeBackend("127.0.230.40", (*backend)->port())}));
+  AddService(state, MakeService("127.10.230.41", 80, model::Protocol::kTcp,
+                                {MakeBackend("127.0.230.41", 9)}));  // nobody listens: refused
+  Apply(state);
+  std::atomic<bool> stop{false};
+  std::thread load([&stop] {
+    while (!stop) {
+      DialTcp("127.10.230.40", 80);
+      DialTcp("127.10.230.41", 80);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  RunResult r =
+      RunCtl({"top", "--instance", dp_->instance(), "--once", "--interval", "1", "-o", "json"});
+  stop = true;
+  load.join();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(doc.is_discarded()) << "not JSON: " << r.out;
+  std::map<std::string, nlohmann::json> by_frontend;
+  for (const auto& s : doc["services"]) by_frontend[s["frontend"]] = s;
+  ASSERT_TRUE(by_frontend.count("127.10.230.40:80/TCP")) << r.out;
+  ASSERT_TRUE(by_frontend.count("127.10.230.41:80/TCP")) << r.out;
+  EXPECT_GT(by_frontend["127.10.230.40:80/TCP"]["connections_per_second"].get<double>(), 10)
+      << r.out;
+  EXPECT_EQ(by_frontend["127.10.230.40:80/TCP"]["failed_per_second"].get<double>(), 0) << r.out;
+  EXPECT_GT(by_frontend["127.10.230.41:80/TCP"]["failed_per_second"].get<double>(), 10) << r.out;
+
+  RunResult table = RunCtl({"top", "--instance", dp_->instance(), "--once", "--interval", "0.2"});
+  ASSERT_EQ(table.exit_code, 0) << Describe(table);
+  EXPECT_THAT(table.out, HasSubstr("FRONTEND")) << table.out;
+  EXPECT_THAT(table.out, HasSubstr("127.10.230.41:80/TCP")) << table.out;
+}
+
+// --workload NS/NAME runs the command in <cgroup>/NS/NAME, creating it the first time; the
+// agent's metrics name processes there as that workload.
+TEST_F(SockmeshctlTest, ExecWorkloadEntersTheWorkloadCgroup) {
+  absl::StatusOr<ScopedCgroup> cg = ScopedCgroup::Create();
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  struct RemoveWorkloadCgroups {  // before `cg` goes: a cgroup with children cannot be removed
+    std::string mesh;
+    ~RemoveWorkloadCgroups() {
+      ::rmdir((mesh + "/shop/frontend").c_str());
+      ::rmdir((mesh + "/shop").c_str());
+    }
+  } remove{cg->path()};
+  absl::StatusOr<std::string> mount = agent::FindCgroup2Mount();
+  ASSERT_TRUE(mount.ok()) << mount.status();
+  const std::string relative = cg->path().substr(mount->size());
+
+  for (int run = 0; run < 2; ++run) {  // creates it, then reuses it
+    RunResult r = RunCtl({"exec", "--cgroup", cg->path(), "--workload", "shop/frontend", "--",
+                          "cat", "/proc/self/cgroup"});
+    ASSERT_EQ(r.exit_code, 0) << Describe(r);
+    EXPECT_THAT(r.out, HasSubstr(absl::StrCat("0::", relative, "/shop/frontend\n"))) << r.out;
+  }
+  RunResult bad = RunCtl({"exec", "--cgroup", cg->path(), "--workload", "Shop/x", "--", "true"});
+  EXPECT_EQ(bad.exit_code, 1) << Describe(bad);
+  EXPECT_THAT(bad.err, HasSubstr("--workload")) << bad.err;
 }
 
 TEST_F(SockmeshctlTest, ExecRefusesTheRootCgroup) {

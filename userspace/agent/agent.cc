@@ -120,6 +120,9 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   agent->metrics_ = *std::move(metrics);
   agent->metrics_->SetProgramsAttached(agent->datapath_->programs_attached());
   agent->metrics_->SetShortCircuitEnabled(short_circuit);
+  agent->conn_labels_ = std::make_unique<ConnStatsLabeler>(raw, *cgroup);
+  agent->metrics_->AddKernelMetrics([labels = agent->conn_labels_.get()] { return labels->Read(); },
+                                    [dir = raw->maps_dir()] { return ReadMapFills(dir); });
   if (agent->metrics_->port() != 0) {
     log::Info(kLog, "metrics on http://",
               options.metrics_addr.substr(0, options.metrics_addr.rfind(':')), ":",
@@ -170,6 +173,7 @@ absl::Status Agent::ApplyVersion(const model::DesiredState& state) {
   metrics_->RecordSync(report.failed == 0, report.entries_written, report.entries_deleted,
                        report.failed);
   if (report.failed == 0) {
+    conn_labels_->SetServices(state);
     good_state_ = state;
     have_good_state_ = true;
     SyncIdentities(&state.workloads);

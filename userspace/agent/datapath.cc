@@ -105,7 +105,9 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
                          {skel_->maps.sm_be_conns_v1, 0},
                          {skel_->maps.sm_ip_identity_v1, 0},
                          {skel_->maps.sm_cgroup_identity_v1, 0},
-                         {skel_->maps.sm_counters_v1, 0}};
+                         {skel_->maps.sm_counters_v1, 0},
+                         {skel_->maps.sm_conn_v1, 0},
+                         {skel_->maps.sm_conn_stats_v1, 0}};
   // Declared in lib/maps.h for the short-circuit object only; sm_sock_lb's programs never use it.
   if (int err = bpf_map__set_autocreate(skel_->maps.sm_sock_pairs_v1, false); err) {
     return sys::ErrnoToStatus(err, "skip map sm_sock_pairs_v1");
@@ -151,6 +153,7 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
       .ip_identity = *std::move(ip_id),
       .cgroup_identity = *std::move(cg_id),
       .counters_fd = bpf_map__fd(skel_->maps.sm_counters_v1),
+      .conn_stats_fd = bpf_map__fd(skel_->maps.sm_conn_stats_v1),
   });
   return absl::OkStatus();
 }

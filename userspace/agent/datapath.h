@@ -51,6 +51,7 @@ struct DatapathMaps {
   bpf::TypedMap<sm_ip_identity_key, sm_identity> ip_identity;
   bpf::TypedMap<uint64_t, sm_identity> cgroup_identity;
   int counters_fd = -1;
+  int conn_stats_fd = -1;  // sm_conn_stats_v1 (per-CPU hash, read by metrics)
 };
 
 struct AttachReport {
@@ -69,6 +70,10 @@ class Datapath {
   Datapath& operator=(const Datapath&) = delete;
 
   DatapathMaps& maps() { return *maps_; }
+  // Read-only views for the metrics server's thread.
+  const bpf::TypedMap<sm_svc_key, sm_svc>& services_map() const { return maps_->services; }
+  int conn_stats_fd() const { return maps_->conn_stats_fd; }
+  std::string maps_dir() const { return MakePinLayout(bpffs_root_, instance_).maps_dir; }
   const AttachReport& report() const { return report_; }
   size_t programs_attached() const { return links_.size() + (sc_skel_ ? 1 : 0); }
   // SM_CNT_* counters summed over CPUs.
@@ -129,6 +134,7 @@ inline constexpr char kCountersMap[] = "sm_counters_v1";
 inline constexpr char kIpIdentityMap[] = "sm_ip_identity_v1";
 inline constexpr char kCgroupIdentityMap[] = "sm_cgroup_identity_v1";
 inline constexpr char kSockPairsMap[] = "sm_sock_pairs_v1";
+inline constexpr char kConnStatsMap[] = "sm_conn_stats_v1";
 inline constexpr char kSockopsLink[] = "sm_sockops";
 
 }  // namespace sockmesh::agent

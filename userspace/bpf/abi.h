@@ -42,6 +42,11 @@ static_assert(kAbiSafe<sm_ip_identity_key> && sizeof(sm_ip_identity_key) == 20);
 static_assert(offsetof(sm_ip_identity_key, family) == 16);
 static_assert(kAbiSafe<sm_identity> && sizeof(sm_identity) == 8);
 static_assert(offsetof(sm_identity, flags) == 4);
+static_assert(kAbiSafe<sm_conn_stats_key> && sizeof(sm_conn_stats_key) == 16);
+static_assert(offsetof(sm_conn_stats_key, svc_id) == 8);
+static_assert(kAbiSafe<sm_hist> && sizeof(sm_hist) == 8 * (SM_HIST_BUCKETS + 1));
+static_assert(kAbiSafe<sm_conn_stats> && offsetof(sm_conn_stats, connect_us) == 64 &&
+              offsetof(sm_conn_stats, request_us) == 64 + 2 * sizeof(sm_hist));
 
 // Value-initialised ABI structs compare by bytes: every byte is a field or explicit padding.
 template <typename T>

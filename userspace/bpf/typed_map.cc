@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <vector>
 
 namespace sockmesh::bpf {
 
@@ -23,6 +24,20 @@ absl::StatusOr<sys::UniqueFd> OpenPinned(const std::string& path) {
   int fd = bpf_obj_get(path.c_str());
   if (fd < 0) return sys::ErrnoToStatus(errno, absl::StrCat("open pinned ", path));
   return sys::UniqueFd(fd);
+}
+
+absl::StatusOr<uint64_t> CountMapEntries(int fd, uint32_t key_size) {
+  std::vector<uint8_t> key(key_size);
+  std::vector<uint8_t> next(key_size);
+  const void* prev = nullptr;
+  uint64_t n = 0;
+  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+    ++n;
+    key.swap(next);
+    prev = key.data();
+  }
+  if (errno != ENOENT) return sys::ErrnoToStatus(errno, "iterate map keys");
+  return n;
 }
 
 absl::StatusOr<std::vector<uint64_t>> ReadPerCpuCounters(int fd, uint32_t count) {

@@ -116,6 +116,9 @@ class TypedMap final : public MapInterface<K, V> {
   MapInfo info_;
 };
 
+// Entries in a hash-like map (hash, LRU, per-CPU hash, sockhash), by walking its keys.
+absl::StatusOr<uint64_t> CountMapEntries(int fd, uint32_t key_size);
+
 // Sums a per-CPU array of __u64 counters.
 absl::StatusOr<std::vector<uint64_t>> ReadPerCpuCounters(int fd, uint32_t count);
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "userspace/agent/cgroup.h"
+#include "userspace/agent/workload_cgroup.h"
 #include "userspace/sys/errno_status.h"
 
 namespace sockmesh::ctl {
@@ -32,6 +33,19 @@ absl::StatusOr<std::string> ResolveExecCgroup(const std::string& arg, const std:
     return absl::NotFoundError(
         absl::StrCat("--cgroup: ", *path, " is not an existing cgroup (no cgroup.procs)"));
   }
+  return path;
+}
+
+absl::StatusOr<std::string> EnsureWorkloadCgroup(const std::string& mesh_cgroup,
+                                                 const std::string& workload) {
+  absl::StatusOr<agent::WorkloadName> name = agent::ParseWorkloadName(workload);
+  if (!name.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--workload: ", name.status().message()));
+  }
+  const std::string path = agent::WorkloadCgroupPath(mesh_cgroup, *name);
+  std::error_code ec;
+  fs::create_directories(path, ec);  // cgroupfs: mkdir makes a child cgroup
+  if (ec) return sys::ErrnoToStatus(ec.value(), absl::StrCat("--workload: create cgroup ", path));
   return path;
 }
 

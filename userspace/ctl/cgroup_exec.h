@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// `sockmeshctl exec --cgroup PATH -- CMD...`: runs a command inside the cgroup the datapath is
-// attached to, so its connect()s go through the mesh without touching the caller's own cgroup.
+// `sockmeshctl exec --cgroup PATH [--workload NS/NAME] -- CMD...`: runs a command inside the
+// cgroup the datapath is attached to (or a workload's cgroup below it), so its connect()s go
+// through the mesh without touching the caller's own cgroup.
 #ifndef SOCKMESH_USERSPACE_CTL_CGROUP_EXEC_H_
 #define SOCKMESH_USERSPACE_CTL_CGROUP_EXEC_H_
 
@@ -15,6 +16,11 @@ namespace sockmesh::ctl {
 // it) and checks it is an existing cgroup. Refuses the root cgroup, whichever way it is spelled
 // ("/", ".", the mount point): moving a process there would take it out of every limit it has.
 absl::StatusOr<std::string> ResolveExecCgroup(const std::string& arg, const std::string& mount);
+
+// `--workload NS/NAME` under the resolved mesh cgroup: <mesh>/<NS>/<NAME> (the agent's workload
+// convention, userspace/agent/workload_cgroup.h), created when missing. Returns its path.
+absl::StatusOr<std::string> EnsureWorkloadCgroup(const std::string& mesh_cgroup,
+                                                 const std::string& workload);
 
 // Moves this process into `cgroup` (an already resolved path).
 absl::Status EnterCgroup(const std::string& cgroup);

@@ -92,4 +92,13 @@ absl::StatusOr<sys::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
   return fd;
 }
 
+absl::StatusOr<sys::UniqueFd> OpenPinnedConnStats(const std::string& bpffs_root,
+                                                  const std::string& instance) {
+  if (absl::Status s = agent::ValidateInstanceName(instance); !s.ok()) return s;
+  std::string path = MapPinPath(bpffs_root, instance, agent::kConnStatsMap);
+  absl::StatusOr<sys::UniqueFd> fd = bpf::OpenPinned(path);
+  if (!fd.ok()) return Explain(fd.status(), bpffs_root, instance, path);
+  return fd;
+}
+
 }  // namespace sockmesh::ctl

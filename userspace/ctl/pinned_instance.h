@@ -46,6 +46,8 @@ absl::StatusOr<PinnedIdentityMaps> OpenPinnedIdentityMaps(const std::string& bpf
                                                           const std::string& instance);
 absl::StatusOr<sys::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
                                                  const std::string& instance);
+absl::StatusOr<sys::UniqueFd> OpenPinnedConnStats(const std::string& bpffs_root,
+                                                  const std::string& instance);
 
 }  // namespace sockmesh::ctl
 

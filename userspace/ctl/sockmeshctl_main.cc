@@ -4,11 +4,15 @@
 // meant to write. Also asks the control plane which agents follow it (status), and validates
 // manifests offline (validate).
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <csignal>
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "userspace/agent/abi_conversion.h"
 #include "userspace/agent/cgroup.h"
 #include "userspace/agent/workload_cgroup.h"
 #include "userspace/agent/workload_status_file.h"
@@ -19,6 +23,7 @@
 #include "userspace/ctl/manifest_validation.h"
 #include "userspace/ctl/pinned_instance.h"
 #include "userspace/ctl/service_dump.h"
+#include "userspace/ctl/top_view.h"
 
 namespace {
 
@@ -118,10 +123,63 @@ int RunIdentities(const InstanceFlags& flags, const std::string& run_dir,
   return std::cout.flush() ? 0 : kExitError;
 }
 
-int RunExec(const std::string& cgroup_arg, const std::vector<std::string>& command) {
+volatile std::sig_atomic_t g_stop_top = 0;
+
+// svc_id -> "VIP:port/PROTO", from the pinned service map.
+absl::StatusOr<std::map<uint32_t, std::string>> FrontendNames(const ctl::PinnedServiceMaps& maps) {
+  auto dump = maps.services.Dump();
+  if (!dump.ok()) return dump.status();
+  std::map<uint32_t, std::string> names;
+  for (const auto& [key, svc] : *dump) {
+    absl::StatusOr<sockmesh::model::Frontend> f = sockmesh::agent::FromSvcKey(key);
+    if (f.ok()) names[svc.svc_id] = f->ToString();
+  }
+  return names;
+}
+
+int RunTop(const InstanceFlags& flags, bool once, double interval) {
+  absl::StatusOr<sockmesh::sys::UniqueFd> fd =
+      ctl::OpenPinnedConnStats(flags.bpffs, flags.instance);
+  if (!fd.ok()) return Fail(fd.status());
+  absl::StatusOr<ctl::PinnedServiceMaps> maps =
+      ctl::OpenPinnedServiceMaps(flags.bpffs, flags.instance);
+  if (!maps.ok()) return Fail(maps.status());
+  std::signal(SIGINT, [](int) { g_stop_top = 1; });
+  absl::StatusOr<std::vector<sockmesh::bpf::ConnStatsEntry>> before =
+      sockmesh::bpf::ReadConnStats(fd->get());
+  if (!before.ok()) return Fail(before.status());
+  auto start = std::chrono::steady_clock::now();
+  while (!g_stop_top) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    auto now = std::chrono::steady_clock::now();
+    absl::StatusOr<std::vector<sockmesh::bpf::ConnStatsEntry>> after =
+        sockmesh::bpf::ReadConnStats(fd->get());
+    if (!after.ok()) return Fail(after.status());
+    absl::StatusOr<std::map<uint32_t, std::string>> names = FrontendNames(*maps);
+    if (!names.ok()) return Fail(names.status());
+    double seconds = std::chrono::duration<double>(now - start).count();
+    std::vector<ctl::TopRow> rows = ctl::ComputeTop(*before, *after, *names, seconds);
+    if (flags.output == "json") {
+      std::cout << ctl::FormatTopJson(rows, seconds);
+    } else {
+      if (!once) std::cout << "\033[H\033[2J";  // home and clear, like top(1)
+      std::cout << ctl::FormatTopTable(rows, seconds);
+    }
+    std::cout.flush();
+    if (once) break;
+    before = std::move(after);
+    start = now;
+  }
+  return 0;
+}
+
+int RunExec(const std::string& cgroup_arg, const std::string& workload,
+            const std::vector<std::string>& command) {
   absl::StatusOr<std::string> mount = sockmesh::agent::FindCgroup2Mount();
   if (!mount.ok()) return Fail(mount.status());
   absl::StatusOr<std::string> cgroup = ctl::ResolveExecCgroup(cgroup_arg, *mount);
+  if (!cgroup.ok()) return Fail(cgroup.status());
+  if (!workload.empty()) cgroup = ctl::EnsureWorkloadCgroup(*cgroup, workload);
   if (!cgroup.ok()) return Fail(cgroup.status());
   if (absl::Status s = ctl::EnterCgroup(*cgroup); !s.ok()) return Fail(s);
   absl::Status s = ctl::ExecCommand(command);
@@ -167,17 +225,37 @@ int main(int argc, char** argv) {
   identities->add_option("--cgroup", identities_cgroup,
                          "The agent's mesh cgroup (absolute or relative to the cgroup2 mount)");
 
+  InstanceFlags top_flags;
+  bool top_once = false;
+  double top_interval = 1.0;
+  CLI::App* top = app.add_subcommand(
+      "top", "Live per-service request rate, latency percentiles, connection rate and failures");
+  top->footer(
+      "Reads the kernel's per-service totals (pinned sm_conn_stats_v1) every --interval and\n"
+      "shows the difference: REQ/S and P50/P99 of request latency (first request byte to first\n"
+      "response byte), CONN/S new connections, FAILED/S connects never established, ACTIVE open\n"
+      "connections. --once prints one interval and exits (with -o json: one JSON document).");
+  AddInstanceFlags(top, top_flags);
+  top->add_flag("--once", top_once, "Print one interval and exit");
+  top->add_option("--interval", top_interval, "Seconds between snapshots")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+
   std::string cgroup;
+  std::string workload;
   std::vector<std::string> command;
   CLI::App* exec = app.add_subcommand("exec", "Run a command inside a cgroup v2");
   exec->footer(
-      "Usage: sockmeshctl exec --cgroup PATH -- CMD [ARGS...]\n"
-      "Moves itself into PATH (e.g. the cgroup sockmesh-agent --cgroup attached to), then\n"
-      "replaces itself with CMD, whose connections then go through the mesh. Exits 127 when\n"
-      "CMD cannot be run.");
+      "Usage: sockmeshctl exec --cgroup PATH [--workload NS/NAME] -- CMD [ARGS...]\n"
+      "Moves itself into PATH (e.g. the cgroup sockmesh-agent --cgroup attached to), or with\n"
+      "--workload into PATH/NS/NAME (created if missing; the agent's metrics then name NS/NAME\n"
+      "as source_namespace/source_workload), then replaces itself with CMD, whose connections\n"
+      "then go through the mesh. Exits 127 when CMD cannot be run.");
   exec->add_option("--cgroup", cgroup,
                    "cgroup v2 directory, absolute or relative to the cgroup2 mount (not the root)")
       ->required();
+  exec->add_option("--workload", workload,
+                   "Run as workload NS/NAME: in the cgroup PATH/NS/NAME, created if missing");
   exec->add_option("command", command, "The command and its arguments (after --)")->required();
 
   std::string status_address = "127.0.0.1:15010";
@@ -215,7 +293,8 @@ int main(int argc, char** argv) {
   if (*services) return RunServices(services_flags);
   if (*counters) return RunCounters(counters_flags);
   if (*identities) return RunIdentities(identities_flags, identities_run_dir, identities_cgroup);
-  if (*exec) return RunExec(cgroup, command);
+  if (*top) return RunTop(top_flags, top_once, top_interval);
+  if (*exec) return RunExec(cgroup, workload, command);
   if (*status) return RunStatus(status_address, status_output);
   if (*validate) return RunValidate(validate_path, validate_output);
   return kExitUsage;

@@ -69,6 +69,7 @@ const std::vector<std::string>& DatapathEventNames() {
     n[SM_CNT_SC_INSERT_FAIL] = "short_circuit_insert_failed";
     n[SM_CNT_CONN_LIMIT] = "refused_connection_limit";
     n[SM_CNT_CONN_UNTRACKED] = "connection_untracked";
+    n[SM_CNT_CONN_STATS_FULL] = "conn_stats_map_full";
     return n;
   }();
   return kNames;
@@ -77,6 +78,7 @@ const std::vector<std::string>& DatapathEventNames() {
 struct AgentMetrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<DatapathCollector> datapath;
+  std::shared_ptr<KernelMetricsCollector> kernel;
   std::unique_ptr<prometheus::Exposer> exposer;
   prometheus::Gauge* services = nullptr;
   prometheus::Gauge* programs = nullptr;
@@ -199,7 +201,16 @@ std::string AgentMetrics::Render() const {
   if (impl_->datapath) {
     for (auto& f : impl_->datapath->Collect()) families.push_back(std::move(f));
   }
+  if (impl_->kernel) {
+    for (auto& f : impl_->kernel->Collect()) families.push_back(std::move(f));
+  }
   return prometheus::TextSerializer().Serialize(families);
+}
+
+void AgentMetrics::AddKernelMetrics(ConnStatsReader conn_stats, MapFillReader map_fill) {
+  impl_->kernel =
+      std::make_shared<KernelMetricsCollector>(std::move(conn_stats), std::move(map_fill));
+  if (impl_->exposer) impl_->exposer->RegisterCollectable(impl_->kernel);
 }
 
 void AgentMetrics::SetServices(size_t n) { impl_->services->Set(static_cast<double>(n)); }

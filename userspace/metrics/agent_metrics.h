@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "userspace/metrics/kernel_metrics.h"
 
 namespace prometheus {
 class Counter;
@@ -39,6 +40,9 @@ class AgentMetrics {
   int port() const;
   // The text exposition, as a scrape would see it.
   std::string Render() const;
+
+  // Adds the kernel's connection and request metrics and the map fill ratios, read at scrape time.
+  void AddKernelMetrics(ConnStatsReader conn_stats, MapFillReader map_fill);
 
   void SetServices(size_t n);
   void SetProgramsAttached(size_t n);

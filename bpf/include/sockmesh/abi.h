@@ -160,6 +160,38 @@ struct sm_identity {
   __u32 flags;    /* SM_IDENTITY_F_* */
 };
 
+/* Key of sm_conn_stats_v1: who connected to what. */
+struct sm_conn_stats_key {
+  __u64 cgroup_id; /* cgroup v2 id of the process that called connect() */
+  __u32 svc_id;    /* sm_svc.svc_id of the frontend it dialed */
+  __u32 pad;
+};
+
+/* A latency histogram; bucket layout in consts.h (SM_HIST_BUCKETS). */
+struct sm_hist {
+  __u64 buckets[SM_HIST_BUCKETS];
+  __u64 sum_us; /* sum of the recorded values, microseconds */
+};
+
+/* Value of sm_conn_stats_v1 (per-CPU hash): TCP connections of the mesh cgroup to service
+ * backends, counted in the kernel. Counters only grow; userspace sums the CPUs. A connection is
+ * opened when it sends its SYN and ends exactly once: failed (closed before established) or
+ * closed (after). Active = established - closed. Byte and retransmit counts are added when the
+ * connection closes. */
+struct sm_conn_stats {
+  __u64 opened;
+  __u64 established;
+  __u64 closed;
+  __u64 failed;
+  __u64 bytes_sent;          /* acknowledged by the peer (tcp_sock.bytes_acked: +2, SYN and FIN) */
+  __u64 bytes_received;      /* tcp_sock.bytes_received (+1 for the FIN) */
+  __u64 retransmits;         /* tcp_sock.total_retrans */
+  __u64 requests;            /* request/response exchanges timed into request_us */
+  struct sm_hist connect_us; /* connect() start (SYN sent) to established */
+  struct sm_hist srtt_us;    /* smoothed RTT, sampled once per connection when it closes */
+  struct sm_hist request_us; /* first request byte sent to first response byte received */
+};
+
 SM_STATIC_ASSERT(sizeof(struct sm_svc_key) == 20, "sm_svc_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_svc) == 24, "sm_svc layout");
 SM_STATIC_ASSERT(sizeof(struct sm_lut_key) == 12, "sm_lut_key layout");
@@ -174,5 +206,9 @@ SM_STATIC_ASSERT(sizeof(struct sm_be_conn_key) == 8, "sm_be_conn_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_sock_key) == 40, "sm_sock_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_ip_identity_key) == 20, "sm_ip_identity_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_identity) == 8, "sm_identity layout");
+SM_STATIC_ASSERT(sizeof(struct sm_conn_stats_key) == 16, "sm_conn_stats_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_hist) == 8 * (SM_HIST_BUCKETS + 1), "sm_hist layout");
+SM_STATIC_ASSERT(sizeof(struct sm_conn_stats) == 64 + 3 * sizeof(struct sm_hist),
+                 "sm_conn_stats layout");
 
 #endif /* SOCKMESH_ABI_H_ */

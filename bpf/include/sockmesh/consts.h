@@ -42,6 +42,16 @@
 /* sm_identity.flags */
 #define SM_IDENTITY_F_LOCAL 1 /* the workload runs on this node */
 
+/* (source cgroup, service) pairs in sm_conn_stats_v1. Each entry is a per-CPU sm_conn_stats. */
+#define SM_MAX_CONN_STATS 4096
+
+/* Latency histograms (sm_conn_stats): microseconds, 4 buckets per power of two. Buckets 0..3 hold
+ * 0, 1, 2 and 3 us; above that, bucket 4 + 4 * (e - 2) + s holds [(4 + s) << (e - 2),
+ * (5 + s) << (e - 2)) where e = floor(log2(us)). The last bucket also takes everything above
+ * (about 33 s). Adjacent bounds differ by at most 25%. */
+#define SM_HIST_SUB_BUCKETS 4
+#define SM_HIST_BUCKETS 100
+
 /* How many times a hook re-reads a service whose revision changed under it (a writer swapped the
  * backend set between two lookups). Two swaps inside one hook run are already implausible. */
 #define SM_MAX_REV_RETRIES 3
@@ -58,11 +68,12 @@
 #define SM_CNT_INCONSISTENT 8    /* LUT or backend entry missing at a stable revision: fail open */
 #define SM_CNT_REVNAT_UPDATE_FAIL 9 /* could not record VIP for reply/getpeername (map full) */
 #define SM_CNT_AFFINITY_UPDATE_FAIL 10
-#define SM_CNT_SC_REDIRECT 11    /* sk_msg: a send went straight to the local peer socket */
-#define SM_CNT_SC_PASS 12        /* sk_msg: peer not in sm_sock_pairs_v1, normal TCP path */
-#define SM_CNT_SC_INSERT_FAIL 13 /* sockops: could not add a socket to sm_sock_pairs_v1 */
-#define SM_CNT_CONN_LIMIT 14     /* every backend at its connection limit: refused */
-#define SM_CNT_CONN_UNTRACKED 15 /* sm_be_conns_v1 or socket storage full: connect not counted */
-#define SM_CNT_MAX 16
+#define SM_CNT_SC_REDIRECT 11     /* sk_msg: a send went straight to the local peer socket */
+#define SM_CNT_SC_PASS 12         /* sk_msg: peer not in sm_sock_pairs_v1, normal TCP path */
+#define SM_CNT_SC_INSERT_FAIL 13  /* sockops: could not add a socket to sm_sock_pairs_v1 */
+#define SM_CNT_CONN_LIMIT 14      /* every backend at its connection limit: refused */
+#define SM_CNT_CONN_UNTRACKED 15  /* sm_be_conns_v1 or socket storage full: connect not counted */
+#define SM_CNT_CONN_STATS_FULL 16 /* sm_conn_stats_v1 full: a connection's metrics were dropped */
+#define SM_CNT_MAX 17
 
 #endif /* SOCKMESH_CONSTS_H_ */
