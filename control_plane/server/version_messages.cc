@@ -2,16 +2,17 @@
 #include "control_plane/server/version_messages.h"
 
 #include "control_plane/model/proto_conversion.h"
+#include "control_plane/model/workload_conversion.h"
 
 namespace sockmesh::cp {
 namespace {
 
 // The delta from the version right before `target`: what MakeDelta would find, without comparing
-// the whole model.
-v1::Delta DeltaFromPrevious(uint64_t base_version, const StateVersion& target) {
+// the whole model (the workload table, small, is compared whole).
+v1::Delta DeltaFromPrevious(const StateVersion& base, const StateVersion& target) {
   v1::Delta out;
   out.set_version(target.version);
-  out.set_base_version(base_version);
+  out.set_base_version(base.version);
   for (const model::Frontend& frontend : *target.changed_since_previous) {
     auto it = target.state->find(frontend);
     if (it != target.state->end()) {
@@ -20,6 +21,7 @@ v1::Delta DeltaFromPrevious(uint64_t base_version, const StateVersion& target) {
       *out.add_removed_frontends() = model::ToProto(frontend);
     }
   }
+  model::AddWorkloadDelta(base.state->workloads, target.state->workloads, out);
   return out;
 }
 
@@ -42,7 +44,7 @@ std::shared_ptr<const v1::ServerMessage> VersionMessages::Delta(const StateVersi
   if (cached == nullptr) {
     auto msg = std::make_shared<v1::ServerMessage>();
     if (target.changed_since_previous != nullptr && base.version + 1 == target.version) {
-      *msg->mutable_delta() = DeltaFromPrevious(base.version, target);
+      *msg->mutable_delta() = DeltaFromPrevious(base, target);
     } else {
       *msg->mutable_delta() =
           model::MakeDelta(base.version, *base.state, target.version, *target.state);

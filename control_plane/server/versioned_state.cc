@@ -39,7 +39,8 @@ bool VersionedState::Update(model::DesiredState state, absl::Time now) {
   StateVersion previous = Current();
   auto changed = std::make_shared<const std::vector<model::Frontend>>(
       ChangedFrontends(*previous.state, state));
-  if (changed->empty()) return false;
+  // Workloads are few next to services: compared whole, and a change to them alone is a version.
+  if (changed->empty() && previous.state->workloads == state.workloads) return false;
   StateVersion next{.version = previous.version + 1,
                     .state = std::make_shared<const model::DesiredState>(std::move(state)),
                     .created = now,

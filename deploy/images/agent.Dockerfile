@@ -18,6 +18,7 @@ FROM debian:12-slim
 RUN apt-get update -q \
     && apt-get install -y -q --no-install-recommends libabsl20220623 \
         libbpf1 \
+        libcurl4 \
         libgrpc++1.51 \
         libgrpc29 \
         libprometheus-cpp-core1.0 \

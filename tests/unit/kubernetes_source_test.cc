@@ -264,6 +264,7 @@ TEST(ObjectCacheTest, LeastConnectionsAndConnectionLimitAnnotationsReachTheState
   svc["metadata"]["annotations"]["sockmesh.io/max-connections-per-backend"] = "50";
   json bad = Svc("b", "10.96.0.11", 80, "3");
   bad["metadata"]["annotations"]["sockmesh.io/max-connections-per-backend"] = "many";
+  ListNoWorkloads(cache);
   cache.Replace(ObjectKind::kService, {svc, bad});
   cache.Replace(ObjectKind::kEndpointSlice, {Slice("a", {"10.0.0.1"}, "2")});
   const Snapshot s = cache.Get();
