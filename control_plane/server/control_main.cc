@@ -31,9 +31,10 @@ constexpr absl::Duration kWaitSlice = absl::Milliseconds(250);
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "sockmesh-control: the sockmesh control plane. Reads Services and EndpointSlices from a\n"
-      "manifests directory or the Kubernetes API and streams versioned snapshots and deltas of "
-      "them over gRPC\n"
+      "sockmesh-control: the sockmesh control plane. Reads Services, EndpointSlices, Pods,\n"
+      "Namespaces and WorkloadEntries from a manifests directory or the Kubernetes API and "
+      "streams\n"
+      "versioned snapshots and deltas of them (services, workloads, identities) over gRPC\n"
       "(sockmesh.v1.ControlPlane) to every sockmesh-agent --control-plane ADDR."};
   std::string manifests_dir;
   std::string listen = "127.0.0.1:15010";
