@@ -213,14 +213,26 @@ say "Placing orders: sockmesh-loadgen --rate $rate --duration $load_seconds (wor
 # sockmeshctl top measures the same window from the kernel's per-service totals.
 "$ctl" top --once --instance "$instance" --interval "$load_seconds" > "$work/top.txt" 2>&1 &
 top_pid=$!
+load_start=$SECONDS
 pids+=("$top_pid")
 env "${mesh_env[@]}" "$ctl" exec --cgroup "$cgroup" --workload shop/loadgen -- \
   "$loadgen" --call place-order --rate "$rate" --duration "$load_seconds" 2>&1 |
-  tee "$work/loadgen.txt" || true
+  (trap '' INT; exec tee "$work/loadgen.txt") || true  # on Ctrl-C, still shows the summary
+# Ctrl-C stops the load generator, which prints its summary and exits normally, so bash does not
+# act on the signal itself; the run ending early is the sign.
+if [ $((SECONDS - load_start)) -lt "$load_seconds" ]; then
+  echo "platform_demo: interrupted" >&2
+  exit 130
+fi
 wait "$top_pid" 2>/dev/null || true
 
 say "What sockmesh measured per destination service (sockmeshctl top, same $load_seconds s window)"
-cat "$work/top.txt"
+# The FRONTEND column says VIP:port; the name in front says which service that is.
+awk 'BEGIN { split("user product inventory payment order", name, " ")
+             name[10] = "postgres"; name[11] = "redis" }
+     /^127\.10\.20\./ { split($1, a, "[.:]"); printf "%-10s %s\n", name[a[4]], $0; next }
+     /^FRONTEND/ { printf "%-10s %s\n", "SERVICE", $0; next }
+     { print }' "$work/top.txt"
 
 say "Requests per source workload -> destination service (agent /metrics, totals)"
 curl -s "http://$metrics/metrics" |
