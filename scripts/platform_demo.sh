@@ -10,12 +10,14 @@ set -euo pipefail
 usage() {
   cat <<USAGE
 Usage: scripts/platform_demo.sh [--duration SECONDS] [--rate N] [--store postgres|memory]
-                                [--no-install]
+                                [--no-install] [--keep-logs]
   --duration SECONDS  seconds of load (default 20; 0 = one short burst of 2 s)
   --rate N            orders per second the load generator places (default 200)
   --store KIND        postgres (default: PostgreSQL for users and orders, Redis for stock, both
                       throwaway instances reached through their VIPs) or memory (no databases)
   --no-install        skip scripts/install-deps.sh
+  --keep-logs         keep the logs (services, agent, databases) in /tmp/sockmesh-platform-demo.*
+                      instead of removing them with the rest on exit
 USAGE
 }
 
@@ -24,6 +26,7 @@ duration=20
 rate=200
 store=postgres
 install=1
+keep_logs=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
     --store) store=$2; shift 2 ;;
     --store=*) store=${1#--store=}; shift ;;
     --no-install) install=0; shift ;;
+    --keep-logs) keep_logs=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "platform_demo: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -93,8 +97,12 @@ cleanup() {
   "$agent" --cleanup --instance "$instance" || true
   remove_cgroups
   [ -d "$cgroup" ] && echo "platform_demo: could not remove $cgroup (processes left in it?)" >&2
-  rm -rf "$work/pg"
-  echo "logs kept in $work"
+  if [ "$keep_logs" -eq 1 ]; then
+    rm -rf "$work/pg"
+    echo "logs kept in $work"
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -252,4 +260,4 @@ echo
 echo "Scrape it yourself: curl http://$metrics/metrics  (sockmesh_requests_total,"
 echo "sockmesh_request_duration_seconds, sockmesh_tcp_connections_failed_total by"
 echo "destination_service and source_workload)"
-echo "The load generator's own view, for comparison: the summary above ($work/loadgen.txt)"
+echo "The load generator's own view, for comparison: its summary above"
