@@ -7,12 +7,13 @@ The agent runs as root (uid 0), not privileged, with every capability dropped ex
   SYS_ADMIN  bpf_prog_get_fd_by_id, with which --short-circuit=off and the uninstall step detach
              the sk_msg program from a sockhash an earlier agent used (without it the program is
              only unpinned and lingers until the last socket closes).
-  PERFMON    for the kernel metrics' tracing programs (perf_event_open, probe reads), which the
-             kernel-metrics issue adds; the socket load balancer alone does not need it.
-Measured with tests/deploy/agent_daemonset_test.sh on Linux 6.18: BPF + NET_ADMIN alone start,
-attach, follow the control plane, restart and clean up; BPF + PERFMON, or BPF alone, fail to load
-the programs (EPERM). SYS_RESOURCE is not granted: since Linux 5.11 BPF memory is charged to the
-memory cgroup, not RLIMIT_MEMLOCK, and the datapath needs 5.18+ anyway.
+  PERFMON    the kernel metrics' programs (connection tracker, request timer): without PERFMON
+             or SYS_ADMIN the verifier refuses them (EACCES).
+Measured with SOCKMESH_AGENT_CAPS=... tests/deploy/agent_daemonset_test.sh on Linux 6.18:
+BPF + NET_ADMIN + PERFMON, and NET_ADMIN + SYS_ADMIN, start, attach, follow the control plane,
+restart and clean up; BPF + NET_ADMIN fails to load (EACCES), BPF + PERFMON too (EPERM).
+SYS_RESOURCE is not granted: since Linux 5.11 BPF memory is charged to the memory cgroup, not
+RLIMIT_MEMLOCK, and the datapath needs 5.18+ anyway.
 Root is needed because the bpffs pins and the host's cgroup files belong to root; capabilities do
 not replace file ownership here without DAC_OVERRIDE. seccomp is Unconfined because the runtime's
 default profile may deny bpf(2) and perf_event_open(2) to a container without SYS_ADMIN.
