@@ -8,6 +8,7 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "services/echo/http_message.h"
 
@@ -22,6 +23,18 @@ std::string ToJson(const nlohmann::ordered_json& value) {
 
 std::string ErrorBody(std::string_view message) {
   return ToJson({{"error", std::string(message)}});
+}
+
+// The number N of a "/bytes/N" path: decimal digits only, at most EchoSession::kMaxPayloadBytes.
+std::optional<size_t> PayloadSize(std::string_view digits) {
+  if (digits.empty() || digits.size() > 9) return std::nullopt;
+  size_t n = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<size_t>(c - '0');
+  }
+  if (n > EchoSession::kMaxPayloadBytes) return std::nullopt;
+  return n;
 }
 
 }  // namespace
@@ -138,7 +151,7 @@ void EchoSession::FinishRequestHead() {
   const bool keep_alive = request_.KeepAlive();
   HttpResponse response;
   if (request_.method == "GET" || request_.method == "HEAD") {
-    response.body = DescribeRequest();
+    response = AnswerGet();
   } else {
     response.status = 405;
     response.reason = "Method Not Allowed";
@@ -150,10 +163,27 @@ void EchoSession::FinishRequestHead() {
   http_state_ = body_remaining_ > 0 ? HttpState::kBody : HttpState::kRequestLine;
 }
 
-std::string EchoSession::DescribeRequest() const {
+HttpResponse EchoSession::AnswerGet() const {
   const std::string_view path = request_.Path();
-  if (path == "/health") return ToJson({{"status", "ok"}, {"service", "echo"}});
-  return ToJson({{"service", "echo"}, {"backend", name_}, {"path", std::string(path)}});
+  HttpResponse response;
+  constexpr std::string_view kBytesPrefix = "/bytes/";
+  if (path.substr(0, kBytesPrefix.size()) == kBytesPrefix) {
+    if (std::optional<size_t> size = PayloadSize(path.substr(kBytesPrefix.size()))) {
+      response.body.assign(*size, 'x');
+      response.content_type = "application/octet-stream";
+    } else {
+      response.status = 400;
+      response.reason = "Bad Request";
+      response.body = ErrorBody(absl::StrCat("/bytes/N: N must be a number of bytes from 0 to ",
+                                             kMaxPayloadBytes, ", not '",
+                                             std::string(path.substr(kBytesPrefix.size())), "'"));
+    }
+  } else if (path == "/health") {
+    response.body = ToJson({{"status", "ok"}, {"service", "echo"}});
+  } else {
+    response.body = ToJson({{"service", "echo"}, {"backend", name_}, {"path", std::string(path)}});
+  }
+  return response;
 }
 
 void EchoSession::EchoLine(std::string_view line, std::string_view eol) {

@@ -14,14 +14,17 @@
 namespace sockmesh::echo {
 
 // A connection whose first line is an HTTP/1.x request line is served as HTTP for its whole life:
-// GET/HEAD get a JSON description of this backend (`/health` a health document), other methods
-// 405, keep-alive and pipelining included. Any other first line turns it into a line echo: each
+// GET/HEAD get a JSON description of this backend (`/health` a health document; `/bytes/N` a body
+// of N bytes, so benchmarks can choose the response size), other methods 405, keep-alive and
+// pipelining included. Any other first line turns it into a line echo: each
 // line comes back as "NAME: line", with the client's line ending.
 class EchoSession {
  public:
   // Longest line (or HTTP head) buffered while waiting for its end. Longer echo lines are answered
   // in pieces; longer HTTP heads get 431 and a close.
   static constexpr size_t kMaxLineBytes = 64 * 1024;
+  // Largest body `/bytes/N` answers; larger N gets 400.
+  static constexpr size_t kMaxPayloadBytes = 16 * 1024 * 1024;
 
   explicit EchoSession(std::string backend_name);
 
@@ -52,7 +55,7 @@ class EchoSession {
   void Respond(const HttpResponse& response, bool keep_alive, bool include_body = true);
   // Answers with a JSON error and ends the session: used when the byte stream cannot be trusted.
   void Reject(int status, std::string_view reason, std::string_view message);
-  std::string DescribeRequest() const;
+  HttpResponse AnswerGet() const;
 
   std::string name_;
   std::string input_;

@@ -96,10 +96,10 @@ bool ApplyHeaderLine(std::string_view line, HttpRequestHead& head) {
 }
 
 std::string SerializeResponse(const HttpResponse& response, bool keep_alive, bool include_body) {
-  std::string out =
-      absl::StrCat("HTTP/1.1 ", response.status, " ", std::string(response.reason),
-                   "\r\nContent-Type: application/json\r\nContent-Length: ", response.body.size(),
-                   "\r\nConnection: ", keep_alive ? "keep-alive" : "close", "\r\n");
+  std::string out = absl::StrCat("HTTP/1.1 ", response.status, " ", std::string(response.reason),
+                                 "\r\nContent-Type: ", std::string(response.content_type),
+                                 "\r\nContent-Length: ", response.body.size(),
+                                 "\r\nConnection: ", keep_alive ? "keep-alive" : "close", "\r\n");
   if (!response.allow.empty())
     absl::StrAppend(&out, "Allow: ", std::string(response.allow), "\r\n");
   out += "\r\n";

@@ -39,7 +39,8 @@ bool ApplyHeaderLine(std::string_view line, HttpRequestHead& head);
 struct HttpResponse {
   int status = 200;
   std::string_view reason = "OK";
-  std::string body;        // Sent as application/json.
+  std::string body;
+  std::string_view content_type = "application/json";
   std::string_view allow;  // Allow header value, for 405; empty for none.
 };
 

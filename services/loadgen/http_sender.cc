@@ -27,8 +27,12 @@ constexpr size_t kMaxHeadBytes = 64 * 1024;
 
 class HttpSender : public RequestSender {
  public:
-  HttpSender(echo::SocketAddress address, std::string request, std::chrono::milliseconds timeout)
-      : address_(address), request_(std::move(request)), timeout_(timeout) {}
+  HttpSender(echo::SocketAddress address, std::string request, std::chrono::milliseconds timeout,
+             bool close_after_response)
+      : address_(address),
+        request_(std::move(request)),
+        timeout_(timeout),
+        close_after_response_(close_after_response) {}
 
   std::string Send(uint64_t) override {
     if (!fd_.valid()) {
@@ -78,7 +82,7 @@ class HttpSender : public RequestSender {
       if (std::string error = ReadMore(); !error.empty()) return error;
     }
     buffer_.erase(0, total);
-    if (head->close) {
+    if (head->close || close_after_response_) {
       fd_.Reset();
       buffer_.clear();
     }
@@ -105,6 +109,9 @@ class HttpSender : public RequestSender {
   const echo::SocketAddress address_;
   const std::string request_;
   const std::chrono::milliseconds timeout_;
+  // The request asked for "Connection: close": even a server that keeps the connection open
+  // (a proxy may) gets a new connection for the next request.
+  const bool close_after_response_;
   sys::UniqueFd fd_;
   std::string buffer_;
 };
@@ -143,13 +150,16 @@ absl::StatusOr<HttpResponseHead> ParseResponseHead(std::string_view head) {
 }
 
 absl::StatusOr<SenderFactory> HttpSenderFactory(std::string address, std::string path,
-                                                std::chrono::milliseconds timeout) {
+                                                std::chrono::milliseconds timeout,
+                                                bool connection_per_request) {
   absl::StatusOr<echo::SocketAddress> parsed = echo::ParseSocketAddress(address);
   if (!parsed.ok()) return parsed.status();
-  const std::string request = absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: ", address,
-                                           "\r\nUser-Agent: sockmesh-loadgen\r\n\r\n");
-  return SenderFactory([parsed = *parsed, request, timeout](int) -> std::unique_ptr<RequestSender> {
-    return std::make_unique<HttpSender>(parsed, request, timeout);
+  const std::string request = absl::StrCat(
+      "GET ", path, " HTTP/1.1\r\nHost: ", address, "\r\nUser-Agent: sockmesh-loadgen\r\n",
+      connection_per_request ? "Connection: close\r\n" : "", "\r\n");
+  return SenderFactory([parsed = *parsed, request, timeout,
+                        connection_per_request](int) -> std::unique_ptr<RequestSender> {
+    return std::make_unique<HttpSender>(parsed, request, timeout, connection_per_request);
   });
 }
 

@@ -25,9 +25,11 @@ struct HttpResponseHead {
 absl::StatusOr<HttpResponseHead> ParseResponseHead(std::string_view head);
 
 // `address` is "A.B.C.D:PORT" or "[V6]:PORT" (numeric); `path` like "/health". InvalidArgument for
-// an address that is not one.
+// an address that is not one. With `connection_per_request` every request says "Connection:
+// close", so each one opens (and the server closes) a connection: a load of new connections.
 absl::StatusOr<SenderFactory> HttpSenderFactory(std::string address, std::string path,
-                                                std::chrono::milliseconds timeout);
+                                                std::chrono::milliseconds timeout,
+                                                bool connection_per_request = false);
 
 }  // namespace sockmesh::loadgen
 

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   loadgen::GrpcCallOptions grpc_options;
   std::string output = "text";
   bool quiet = false;
+  bool connection_per_request = false;
   app.add_option("--protocol", protocol, "grpc or http")
       ->check(CLI::IsMember({"grpc", "http"}))
       ->capture_default_str();
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
                  "PRODUCT_SERVICE_HOST/_PORT for get-product; required for http)")
       ->type_name("HOST:PORT");
   app.add_option("--path", path, "HTTP path to GET")->capture_default_str();
+  app.add_flag("--connection-per-request", connection_per_request,
+               "HTTP: a new connection for every request (\"Connection: close\"), to load "
+               "connection setup instead of keep-alive requests");
   app.add_option("--rate", rate, "Requests per second (open loop); 0 = closed loop")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -82,8 +86,8 @@ int main(int argc, char** argv) {
   grpc_options.timeout = std::chrono::milliseconds(timeout_ms);
   loadgen::SenderFactory senders;
   if (protocol == "http") {
-    absl::StatusOr<loadgen::SenderFactory> http =
-        loadgen::HttpSenderFactory(*target, path, std::chrono::milliseconds(timeout_ms));
+    absl::StatusOr<loadgen::SenderFactory> http = loadgen::HttpSenderFactory(
+        *target, path, std::chrono::milliseconds(timeout_ms), connection_per_request);
     if (!http.ok()) {
       std::cerr << "sockmesh-loadgen: --addr: " << http.status().message() << "\n";
       return 2;

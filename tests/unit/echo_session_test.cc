@@ -76,6 +76,32 @@ TEST(EchoSessionTest, HeadHasNoBody) {
   EXPECT_THAT(out, EndsWith("\r\n\r\n"));
 }
 
+TEST(EchoSessionTest, BytesPathAnswersWithThatManyBytes) {
+  EchoSession session("be");
+  const std::string out =
+      Feed(session, "GET /bytes/65536 HTTP/1.1\r\n\r\nGET /bytes/0 HTTP/1.1\r\n\r\n");
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 65536\r\n"
+      "Connection: keep-alive\r\n\r\n";
+  ASSERT_THAT(out, StartsWith(head));
+  EXPECT_EQ(out.substr(head.size(), 65536), std::string(65536, 'x'));
+  EXPECT_THAT(out.substr(head.size() + 65536), HasSubstr("Content-Length: 0\r\n"));
+  EXPECT_THAT(out, EndsWith("\r\n\r\n"));
+  EXPECT_FALSE(session.closing());
+}
+
+TEST(EchoSessionTest, BytesPathRejectsSizesThatAreNotOne) {
+  for (const std::string size : {"", "12a", "-1", "16777217", "99999999999"}) {
+    EchoSession session("be");
+    const std::string out = Feed(session, "GET /bytes/" + size + " HTTP/1.1\r\n\r\n");
+    EXPECT_THAT(out, StartsWith("HTTP/1.1 400 Bad Request\r\n")) << size;
+    EXPECT_THAT(out,
+                HasSubstr("N must be a number of bytes from 0 to 16777216, not '" + size + "'"))
+        << size;
+    EXPECT_FALSE(session.closing()) << size;
+  }
+}
+
 TEST(EchoSessionTest, OtherMethodsGet405AndTheirBodyIsSkipped) {
   EchoSession session("be");
   const std::string out =

@@ -2,6 +2,10 @@
 // The load generator: open-loop latency counted from the scheduled time (a stall shows up in the
 // requests queued behind it), closed-loop error accounting, HTTP framing against the real /health
 // server, and the JSON summary.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -11,6 +15,7 @@
 #include "services/loadgen/load_report.h"
 #include "services/loadgen/load_runner.h"
 #include "services/platform/health_server.h"
+#include "userspace/sys/unique_fd.h"
 
 namespace sockmesh::loadgen {
 namespace {
@@ -103,6 +108,61 @@ TEST(HttpSenderTest, AnswersOnKeepAliveAndSeesErrors) {
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ((*missing)(0)->Send(0), "http 404");
   EXPECT_FALSE(HttpSenderFactory("localhost:80", "/", milliseconds(1)).ok()) << "numeric only";
+}
+
+// Serves `connections` connections one after the other: reads one request head, answers 200
+// without "Connection: close" and waits for the client to close. Returns the request heads.
+std::vector<std::string> ServeOneRequestPerConnection(int listener, int connections) {
+  std::vector<std::string> heads;
+  for (int i = 0; i < connections; ++i) {
+    sys::UniqueFd conn(::accept(listener, nullptr, nullptr));
+    if (!conn.valid()) break;
+    std::string head;
+    char buf[4096];
+    ssize_t n = 0;
+    while (head.find("\r\n\r\n") == std::string::npos &&
+           (n = ::recv(conn.get(), buf, sizeof(buf), 0)) > 0) {
+      head.append(buf, static_cast<size_t>(n));
+    }
+    constexpr std::string_view kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    if (::send(conn.get(), kOk.data(), kOk.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(kOk.size())) {
+      break;
+    }
+    while ((n = ::recv(conn.get(), buf, sizeof(buf), 0)) > 0)
+      head.append(buf, static_cast<size_t>(n));
+    heads.push_back(head);
+  }
+  return heads;
+}
+
+TEST(HttpSenderTest, ConnectionPerRequestOpensOneConnectionPerRequest) {
+  sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listener.valid());
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::vector<std::string> heads;
+  std::thread server([&] { heads = ServeOneRequestPerConnection(listener.get(), 3); });
+  absl::StatusOr<SenderFactory> factory =
+      HttpSenderFactory("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), "/bytes/2",
+                        milliseconds(2000), /*connection_per_request=*/true);
+  ASSERT_TRUE(factory.ok()) << factory.status();
+  std::unique_ptr<RequestSender> sender = (*factory)(0);
+  // The server answers without "Connection: close" and waits for the client to close: each
+  // request completes only if the sender closed the connection before it.
+  for (uint64_t i = 0; i < 3; ++i) EXPECT_EQ(sender->Send(i), "") << i;
+  sender.reset();
+  server.join();
+  ASSERT_EQ(heads.size(), 3u);
+  for (const std::string& head : heads) {
+    EXPECT_NE(head.find("GET /bytes/2 HTTP/1.1\r\n"), std::string::npos) << head;
+    EXPECT_NE(head.find("\r\nConnection: close\r\n"), std::string::npos) << head;
+  }
 }
 
 TEST(LoadReportTest, JsonHasTheSummaryFields) {
