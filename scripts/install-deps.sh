@@ -16,6 +16,8 @@ PACKAGES=(
   # start as throwaway instances.
   libpq-dev libhiredis-dev postgresql redis-server
   iproute2 procps curl ccache
+  # bench/run_sidecar_bench.sh: the sidecar proxies it compares with, and its charts.
+  haproxy nginx gnuplot-nox
   # The offline checks of deploy/ (tests/deploy): node runs the schema checkers that npm installs
   # from tests/deploy/package-lock.json.
   nodejs

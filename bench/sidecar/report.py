@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Turns the JSON lines of bench/sidecar/sidecar_bench.sh into REPORT.md and PNG charts.
+
+Every figure is also given as a ratio to no_mesh from the same run, and the issue's targets are
+checked: sockmesh's added latency under 5% of a sidecar pair's (p50 and p99), memory per node
+under 20 MB, and concurrent connections limited only by the kernel.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIDECARS = ("haproxy", "nginx", "envoy")
+WORKLOAD_COUNTS = (2, 10, 100)
+ADDED_LATENCY_TARGET = 0.05
+NODE_MEMORY_TARGET_MB = 20
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def ratio(value, base):
+    return f"{value / base:.2f}×" if base else "–"
+
+
+def ms(value):
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+def mb(kb):
+    return kb / 1024.0
+
+
+class Report:
+    def __init__(self, rows):
+        self.machine = next(r for r in rows if r["kind"] == "machine")
+        self.end = next((r for r in rows if r["kind"] == "end"), {})
+        self.loads = [r for r in rows if r["kind"] in
+                      ("http_open", "http_closed", "grpc_open", "grpc_closed", "connect")]
+        self.rss = {r["plane"]: r["rss_kb"] for r in rows if r["kind"] == "rss"}
+        self.hold = {r["plane"]: r for r in rows if r["kind"] == "hold"}
+        self.planes = []
+        for r in self.loads:
+            if r["plane"] not in self.planes:
+                self.planes.append(r["plane"])
+        self.sidecars = [p for p in self.planes if p in SIDECARS]
+        self.labels = []
+        for r in self.loads:
+            if r["label"] not in self.labels:
+                self.labels.append(r["label"])
+        self.by = {(r["label"], r["plane"]): r for r in self.loads}
+        self.lines = []
+
+    def out(self, text=""):
+        self.lines.append(text)
+
+    def labels_of(self, *kinds):
+        return [l for l in self.labels if self.by[(l, self.planes[0])]["kind"] in kinds]
+
+    def table(self, header, rows):
+        self.out("| " + " | ".join(header) + " |")
+        self.out("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
+        for row in rows:
+            self.out("| " + " | ".join(row) + " |")
+        self.out()
+
+    # --- sections ---
+
+    def header(self, command):
+        m = self.machine
+        self.out("# sockmesh against the sidecar model")
+        self.out()
+        self.out(f"Written by `{command}`{' (--quick)' if m['quick'] else ''}. "
+                 "Same workload, same machine, same run; every ratio is to `no_mesh` from this run.")
+        self.out()
+        self.out(f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {mb(m['mem_kb']) / 1024:.1f} GiB, "
+                 f"kernel {m['kernel']}; load average {m['loadavg_start']} at the start, "
+                 f"{self.end.get('loadavg_end', '?')} at the end (other work on the machine counts "
+                 "in the whole-machine CPU figures).")
+        self.out(f"- sockmesh commit {m['commit']}; {m['haproxy']}; {m['nginx']}; "
+                 + (f"envoy: {m['envoy']}" if m["envoy"] else
+                    "Envoy: not on PATH (no Debian package), so its plane was skipped") + ".")
+        self.out(f"- Everything the benchmark starts runs at nice {m['nice']} in its own session "
+                 "and autogroup.")
+        self.out()
+        self.out("| plane | path of a request |")
+        self.out("|---|---|")
+        desc = {
+            "no_mesh": "client → server (no programs)",
+            "sockmesh": "client → service VIP, rewritten to the server by the connect hook "
+                        "(standalone agent; client and server in mesh workload cgroups; the "
+                        "agent's default `--short-circuit=auto`)",
+            "haproxy": "client → client-side haproxy → server-side haproxy → server",
+            "nginx": "client → client-side nginx → server-side nginx → server",
+            "envoy": "client → client-side envoy → server-side envoy → server",
+        }
+        for p in self.planes:
+            self.out(f"| `{p}` | {desc[p]} |")
+        self.out()
+        self.out("Servers: `sockmesh-echo` (HTTP/1.1, `GET /bytes/N` answers N bytes) and "
+                 "`sockmesh-product` (gRPC `GetProduct`), one of each per plane. Load: "
+                 "`sockmesh-loadgen`: open loop at fixed rates (latency from the scheduled time, "
+                 f"32 workers, {m['seconds']:g} s per load), closed loop for the maximum "
+                 f"(16 workers, {m['closed_seconds']:g} s). HTTP keep-alive, one connection per "
+                 "worker; gRPC over 4 HTTP/2 connections, cleartext HTTP/2 through the proxies "
+                 "(haproxy `proto h2`, nginx `grpc_pass`). Proxies: 2 threads / workers each, "
+                 "keep-alive upstream connections.")
+        self.out()
+
+    def targets(self):
+        self.out("## Targets (from issue 6)")
+        self.out()
+        rows = []
+        # 1. Added latency.
+        for sidecar in self.sidecars:
+            for q in ("p50", "p99"):
+                worst = None
+                misses = []
+                for label in self.labels_of("http_open", "grpc_open"):
+                    base = self.by[(label, "no_mesh")]["latency_ms"][q]
+                    mesh = self.by[(label, "sockmesh")]["latency_ms"][q] - base
+                    pair = self.by[(label, sidecar)]["latency_ms"][q] - base
+                    share = max(mesh, 0.0) / pair if pair > 0 else float("inf")
+                    if worst is None or share > worst[0]:
+                        worst = (share, label, mesh, pair)
+                    if share >= ADDED_LATENCY_TARGET:
+                        misses.append(label)
+                share, label, mesh, pair = worst
+                rows.append([
+                    f"sockmesh's added {q} latency < 5% of the {sidecar} pair's",
+                    f"worst: {share * 100:.1f}% at {label} (+{mesh * 1000:.0f} µs vs "
+                    f"+{pair * 1000:.0f} µs); {len(misses)} of "
+                    f"{len(self.labels_of('http_open', 'grpc_open'))} loads miss",
+                    "**pass**" if not misses else "**miss**"])
+        # 2. Memory per node.
+        agent_kb = max([self.rss.get("sockmesh", {}).get("agent", 0)] +
+                       [self.hold.get("sockmesh", {}).get("rss_kb", {}).get("agent", 0)])
+        rows.append([f"memory per node < {NODE_MEMORY_TARGET_MB} MB regardless of workloads",
+                     f"agent RSS {mb(agent_kb):.1f} MB (largest seen, also while holding the idle "
+                     "connections); one agent per node whatever the workload count",
+                     "**pass**" if mb(agent_kb) < NODE_MEMORY_TARGET_MB else "**miss**"])
+        # 3. Concurrent connections.
+        if "sockmesh" in self.hold and "no_mesh" in self.hold:
+            held = self.hold["sockmesh"]["result"]
+            base = self.hold["no_mesh"]["result"]
+            ok = held["held"] >= base["held"] or held["stop"] == "max"
+            rows.append(["concurrent connections limited only by the kernel",
+                         f"sockmesh held {held['held']:,} ({held['stop']}), no mesh "
+                         f"{base['held']:,} ({base['stop']})",
+                         "**pass**" if ok else "**miss**"])
+        self.table(["target", "measured", "result"], rows)
+
+    def latency(self):
+        self.out("## Latency (ms) by data plane")
+        self.out()
+        self.out("Open loop; p50 / p90 / p99 over every request of the load, and each plane's "
+                 "p50 / p99 as a ratio to `no_mesh`. Charts: `latency_1kb.png`, "
+                 "`latency_64kb.png`, `latency_grpc.png`.")
+        self.out()
+        header = ["load"] + [f"`{p}` p50 / p90 / p99" for p in self.planes]
+        header += [f"`{p}` ratio p50 / p99" for p in self.planes if p != "no_mesh"]
+        rows = []
+        for label in self.labels_of("http_open", "grpc_open"):
+            base = self.by[(label, "no_mesh")]["latency_ms"]
+            row = [label]
+            for p in self.planes:
+                l = self.by[(label, p)]["latency_ms"]
+                errors = self.by[(label, p)]["errors"]
+                row.append(f"{ms(l['p50'])} / {ms(l['p90'])} / {ms(l['p99'])}"
+                           + (f" ({errors} errors)" if errors else ""))
+            for p in self.planes:
+                if p == "no_mesh":
+                    continue
+                l = self.by[(label, p)]["latency_ms"]
+                row.append(f"{ratio(l['p50'], base['p50'])} / {ratio(l['p99'], base['p99'])}")
+            rows.append(row)
+        self.table(header, rows)
+
+    def throughput(self):
+        self.out("## Maximum throughput (closed loop, 16 workers) and new connections per second")
+        self.out()
+        rows = []
+        for label in self.labels_of("http_closed", "grpc_closed", "connect"):
+            base = self.by[(label, "no_mesh")]["achieved_rps"]
+            row = [label]
+            for p in self.planes:
+                r = self.by[(label, p)]
+                row.append(f"{r['achieved_rps']:,.0f} ({ratio(r['achieved_rps'], base)})"
+                           + (f", {r['errors']} errors" if r["errors"] else ""))
+            rows.append(row)
+        self.table(["load, requests/s (ratio)"] + [f"`{p}`" for p in self.planes], rows)
+        self.out("`http new connection/request`: every request opens a connection "
+                 "(`--connection-per-request`, 4 workers, 64 B answers): connections per second "
+                 "from the client. The sidecars keep their own upstream connections alive, so "
+                 "only the client's hop is new each time.")
+        self.out()
+
+    def cpu(self):
+        self.out("## CPU per 1,000 requests/s (kernel time included)")
+        self.out()
+        self.out("Over each open-loop load, in CPU cores per 1,000 achieved requests/s. "
+                 "**Whole machine**: busy time from `/proc/stat` (user, nice, system, irq, "
+                 "softirq, steal), so eBPF work, which is kernel time, counts; so does anything "
+                 "else running on the machine (see the load averages above). **Own processes**: "
+                 "user + system time of the processes the benchmark started (client, servers, "
+                 "proxies, agent; `/proc/<pid>/stat`), which other load does not move, but which "
+                 "misses softirq time the kernel does not charge to a process. "
+                 "Charts: `cpu.png` (whole machine), `cpu_own.png`.")
+        self.out()
+        rows = []
+        for label in self.labels_of("http_open", "grpc_open"):
+            row = [label]
+            base = self.by[(label, "no_mesh")]
+            for p in self.planes:
+                r = self.by[(label, p)]
+                row.append(f"{self.cpu_per_k(r):.3f} ({ratio(self.cpu_per_k(r), self.cpu_per_k(base))})"
+                           f" / {self.cpu_per_k(r, 'own_cpu_cores'):.3f} "
+                           f"({ratio(self.cpu_per_k(r, 'own_cpu_cores'), self.cpu_per_k(base, 'own_cpu_cores'))})")
+            rows.append(row)
+        self.table(["load: whole machine (ratio) / own processes (ratio)"] +
+                   [f"`{p}`" for p in self.planes], rows)
+
+    @staticmethod
+    def cpu_per_k(r, field="cpu_cores"):
+        return r[field] / (r["achieved_rps"] / 1000.0) if r["achieved_rps"] else 0.0
+
+    def memory(self):
+        self.out("## Memory")
+        self.out()
+        self.out("RSS (VmRSS, nginx with its workers) after the loads. A sidecar runs beside "
+                 "every workload, the agent once per node: the sidecar model's memory per node "
+                 "is the RSS per proxy × workloads. This run has 2 workloads (client and "
+                 "server); 10 and 100 are that figure multiplied. Chart: `memory.png`.")
+        self.out()
+        rows = []
+        for p in self.planes:
+            if p == "no_mesh":
+                continue
+            r = self.rss[p]
+            if p == "sockmesh":
+                per = r["agent"]
+                rows.append([f"`{p}`", f"agent {mb(per):.1f} MB per node"] +
+                            [f"{mb(per):.1f} MB" for _ in WORKLOAD_COUNTS])
+            else:
+                per = (r["client_proxy"] + r["server_proxy"]) / 2
+                rows.append([f"`{p}`", f"{mb(per):.1f} MB per proxy (client side "
+                                       f"{mb(r['client_proxy']):.1f}, server side "
+                                       f"{mb(r['server_proxy']):.1f})"] +
+                            [f"{mb(per * n):.1f} MB" for n in WORKLOAD_COUNTS])
+        self.table(["plane", "measured"] + [f"{n} workloads" for n in WORKLOAD_COUNTS], rows)
+
+    def hold_section(self):
+        self.out("## Concurrent idle connections")
+        self.out()
+        m = self.machine
+        self.out(f"`bench/sidecar/hold_connections.py` opens connections one after another (from "
+                 f"5 source addresses), sends one request on each and keeps it open, until one "
+                 f"fails, {m['hold_max']:,} are open, or {m['hold_seconds']:g} s have passed. RSS "
+                 "is read while they are all open.")
+        self.out()
+        rows = []
+        for p in self.planes:
+            h = self.hold.get(p)
+            if not h:
+                continue
+            res, rss = h["result"], h["rss_kb"]
+            mem = ", ".join(f"{k.replace('_', ' ')} {mb(v):.1f} MB" for k, v in rss.items())
+            stop = {"max": "cap reached", "time": "time limit", "failure": "failed"}[res["stop"]]
+            rows.append([f"`{p}`", f"{res['held']:,}", f"{stop}"
+                         + (f": {res['error']}" if res["error"] else ""),
+                         f"{res['seconds']:.1f}", mem])
+        self.table(["plane", "held", "stopped by", "seconds to open", "RSS while held"], rows)
+
+    # --- charts ---
+
+    def charts(self, out_dir):
+        charts = []
+        for size, name in (("1024B", "latency_1kb"), ("65536B", "latency_64kb")):
+            labels = [l for l in self.labels_of("http_open") if f" {size} " in f" {l} "]
+            charts.append((name, f"HTTP/1.1 {size} responses: latency by data plane (open loop)",
+                           "ms (log scale)", 1,
+                           [(f"{l.split('@')[1]} {q}",
+                             [self.by[(l, p)]["latency_ms"][q] for p in self.planes])
+                            for l in labels for q in ("p50", "p90", "p99")]))
+        grpc = self.labels_of("grpc_open")
+        charts.append(("latency_grpc", "gRPC GetProduct: latency by data plane (open loop)",
+                       "ms (log scale)", 1,
+                       [(f"{l.split('@')[1]} {q}",
+                         [self.by[(l, p)]["latency_ms"][q] for p in self.planes])
+                        for l in grpc for q in ("p50", "p90", "p99")]))
+        charts.append(("cpu", "Whole-machine CPU per 1,000 requests/s (kernel included)",
+                       "CPU cores per 1,000 req/s", 0,
+                       [(l.replace("http ", "").replace("grpc get-product", "grpc"),
+                         [self.cpu_per_k(self.by[(l, p)]) for p in self.planes])
+                        for l in self.labels_of("http_open", "grpc_open")]))
+        charts.append(("cpu_own", "CPU of the processes the benchmark started, per 1,000 requests/s",
+                       "CPU cores per 1,000 req/s", 0,
+                       [(l.replace("http ", "").replace("grpc get-product", "grpc"),
+                         [self.cpu_per_k(self.by[(l, p)], "own_cpu_cores") for p in self.planes])
+                        for l in self.labels_of("http_open", "grpc_open")]))
+        charts.append(("throughput", "Maximum throughput (closed loop) and new connections/s",
+                       "requests/s", 0,
+                       [(l, [self.by[(l, p)]["achieved_rps"] for p in self.planes])
+                        for l in self.labels_of("http_closed", "grpc_closed", "connect")]))
+        mem_rows = []
+        for n in WORKLOAD_COUNTS:
+            values = []
+            for p in self.planes:
+                r = self.rss.get(p, {})
+                if p == "no_mesh":
+                    values.append(0)
+                elif p == "sockmesh":
+                    values.append(mb(r["agent"]))
+                else:
+                    values.append(mb((r["client_proxy"] + r["server_proxy"]) / 2 * n))
+            mem_rows.append((f"{n} workloads", values))
+        meshes = [p for p in self.planes if p != "no_mesh"]
+        charts.append(("memory", "Data plane memory per node: agent vs proxy per workload",
+                       "MB RSS (log scale)", 1,
+                       [(label, values[1:]) for label, values in mem_rows], meshes))
+        for chart in charts:
+            name, title, ylabel, logy, rows = chart[:5]
+            planes = chart[5] if len(chart) > 5 else self.planes
+            data = os.path.join(out_dir, f".{name}.dat")
+            with open(data, "w") as f:
+                f.write("load " + " ".join(planes) + "\n")
+                for label, values in rows:
+                    f.write(json.dumps(label) + " " +
+                            " ".join("NaN" if v != v else f"{v:.6g}" for v in values) + "\n")
+            png = os.path.join(out_dir, f"{name}.png")
+            subprocess.run(["gnuplot", "-e",
+                            f"data='{data}'; out='{png}'; chart_title='{title}'; "
+                            f"ylabel='{ylabel}'; ncols={len(planes) + 1}; logy={logy}",
+                            os.path.join(HERE, "bars.gp")], check=True)
+            os.remove(data)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--results", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--command", default="bash bench/run_sidecar_bench.sh")
+    args = parser.parse_args()
+    report = Report(load(args.results))
+    for needed in ("no_mesh", "sockmesh"):
+        if needed not in report.planes:
+            sys.exit(f"report: no {needed} results in {args.results}")
+    report.header(args.command)
+    report.targets()
+    report.latency()
+    report.throughput()
+    report.cpu()
+    report.memory()
+    report.hold_section()
+    os.makedirs(args.out, exist_ok=True)
+    report.charts(args.out)
+    with open(os.path.join(args.out, "REPORT.md"), "w") as f:
+        f.write("\n".join(report.lines).rstrip() + "\n")
+    print(f"report: wrote {os.path.join(args.out, 'REPORT.md')} and the charts")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Keeps bench/run_sidecar_bench.sh from rotting: runs its --quick mode with a tiny budget and
+# checks that REPORT.md and the charts are written with every data plane in them (envoy only when
+# it is on PATH, else the report says it was skipped), that no load had errors, and that nothing
+# is left behind (cgroup, pins, processes on the benchmark's addresses).
+# Needs root, the built binaries (SOCKMESH_BUILD_DIR) and haproxy, nginx, gnuplot, python3.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${SOCKMESH_BUILD_DIR:?SOCKMESH_BUILD_DIR is the build directory}
+out=$(mktemp -d /tmp/sockmesh-sidecar-smoke.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+fail() { echo "sidecar_bench_smoke: FAIL: $*" >&2; exit 1; }
+
+timeout --signal=INT --kill-after=10 75 bash "$root/bench/sidecar/sidecar_bench.sh" \
+  --bin "$build" --out "$out" --quick --seconds 0.5 --rates 200 --hold-max 300 --hold-seconds 3 ||
+  fail "sidecar_bench.sh exited with $?"
+
+report=$out/REPORT.md
+[[ -s $report ]] || fail "no REPORT.md"
+planes=(no_mesh sockmesh haproxy nginx)
+if command -v envoy >/dev/null; then
+  planes+=(envoy)
+else
+  grep -q "Envoy: not on PATH" "$report" || fail "the report does not say envoy was skipped"
+fi
+for plane in "${planes[@]}"; do
+  grep -q "^| \`$plane\`" "$report" || fail "REPORT.md has no rows for $plane"
+  grep -q "\`$plane\` p50 / p90 / p99" "$report" || fail "the latency table has no column for $plane"
+done
+for section in "## Targets" "## Latency" "## Maximum throughput" "## CPU per 1,000" "## Memory" \
+               "## Concurrent idle connections"; do
+  grep -qF "$section" "$report" || fail "REPORT.md has no section '$section'"
+done
+for chart in latency_1kb latency_64kb latency_grpc cpu throughput memory; do
+  [[ $(head -c 4 "$out/$chart.png" 2>/dev/null | od -An -tx1 | tr -d ' ') == 89504e47 ]] ||
+    fail "$chart.png is missing or not a PNG"
+done
+# Every load on every plane ran without errors, and every plane held idle connections.
+python3 - "$out/sidecar_results.jsonl" "${planes[@]}" <<'PY' || fail "results (see above)"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+planes = set(sys.argv[2:])
+bad = [f"{r['plane']} {r['label']}: {r['errors']} errors {r['errors_by_kind']}"
+       for r in rows if "errors" in r and (r["errors"] or r["ok"] == 0)]
+seen = {r["plane"] for r in rows if "latency_ms" in r}
+held = {r["plane"]: r["result"]["held"] for r in rows if r["kind"] == "hold"}
+if seen != planes: bad.append(f"planes with loads {sorted(seen)}, expected {sorted(planes)}")
+bad += [f"{p} held {held.get(p, 0)} idle connections" for p in planes if held.get(p, 0) < 300]
+print("\n".join(bad)); sys.exit(1 if bad else 0)
+PY
+cg_mount=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+compgen -G "$cg_mount/sockmesh-sidecar-bench-*" >/dev/null && fail "a benchmark cgroup is left"
+compgen -G "/sys/fs/bpf/sockmesh/sidecar-bench-*" >/dev/null && fail "benchmark pins are left"
+if ss -Htln | grep -qE '127\.90\.|127\.10\.90\.1:'; then fail "listeners left on 127.90.0.0/16"; fi
+echo "sidecar_bench_smoke: ok ($(grep -c '^| ' "$report") table rows)"
