@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # A clustered bar chart for bench/sidecar/report.py. Variables (gnuplot -e): data (a file whose
 # first line names the columns: category, then one data plane per column), out (PNG), chart_title,
-# ylabel, ncols (columns in data), logy (1 for a log scale).
+# ylabel, ncols (columns in data), logy (1 for a log scale), color_offset (so that a chart
+# without the first plane keeps each plane's color).
 set terminal png size 1100,520 font ",10" noenhanced
 set output out
 set title chart_title
@@ -15,4 +16,5 @@ set grid ytics
 set xtics rotate by -25 scale 0
 set yrange [0:*]
 if (logy) { set logscale y; set yrange [*:*] }
-plot for [i=2:ncols] data using i:xtic(1) title columnheader(i)
+if (!exists("color_offset")) color_offset = 0
+plot for [i=2:ncols] data using i:xtic(1) title columnheader(i) lc (i - 1 + color_offset)
