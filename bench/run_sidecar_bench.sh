@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # sockmesh against the sidecar model: builds what it needs, then runs bench/sidecar/sidecar_bench.sh
-# (arguments are passed on; --quick for about 2 minutes, default about 15) in a session of its
-# own, and writes bench/results/REPORT.md, the PNG charts and sidecar_bench.txt (its output).
+# (arguments are passed on) in a session of its own: about 7 minutes on a 2-CPU VM, about one with
+# --quick. Writes bench/results/REPORT.md, the PNG charts, the raw results and sidecar_bench.txt
+# (its output).
 #   OUT_DIR  where the report goes (default bench/results)
 # See bench/run_bench.sh for BUILD_DIR, JOBS and NOTE. Needs root, haproxy, nginx, gnuplot and
 # python3 (scripts/install-deps.sh); binds fixed ports on 127.90.0.0/16 and 127.10.90.1.

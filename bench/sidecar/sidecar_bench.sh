@@ -17,7 +17,7 @@ set -euo pipefail
 usage() {
   cat <<USAGE
 Usage: sidecar_bench.sh --bin BUILD_DIR --out DIR [options]
-  --quick             about 2 minutes: one rate, 1 s loads, at most 5,000 held connections
+  --quick             about a minute: one rate, 1 s loads, at most 5,000 held connections
   --seconds S         seconds per fixed-rate load (default 8; --quick 1)
   --rates R1,R2,...   HTTP fixed rates in requests/s (default 500,1000,2000; --quick 300)
   --hold-max N        idle connections to open at most, per plane (default 100000; --quick 5000)
