@@ -22,14 +22,15 @@ bench_header() {
 # and returns its exit status.
 # setsid: its own session, so that a benchmark that raises its priority can do so for its own
 # autogroup (sched_autogroup_enabled) without touching the caller's. A new session does not get
-# the terminal's Ctrl-C, so the trap passes SIGINT/SIGTERM on; the benchmark then stops and cleans
-# up. tee ignores SIGINT so that it keeps recording the benchmark's last lines.
+# the terminal's Ctrl-C, so the trap passes SIGINT/SIGTERM on as SIGTERM (a background command
+# starts with SIGINT ignored, and a shell script cannot undo that); the benchmark then stops and
+# cleans up. tee ignores SIGINT so that it keeps recording the benchmark's last lines.
 bench_run_in_session() {
   local log=$1
   shift
   setsid "$@" > >(trap '' INT; exec tee -a "$log") 2>&1 &
   local pid=$! status=0
-  trap 'kill -INT "$pid" 2>/dev/null || true' INT TERM
+  trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
   while true; do
     wait "$pid" && status=0 || status=$?
     # A trapped signal interrupts wait while the benchmark is still cleaning up: wait again.

@@ -140,7 +140,8 @@ cleanup() {
   "$agent" --cleanup --instance "$instance" >/dev/null 2>&1 || true
   remove_cgroups
   if [[ -d $cgroup ]]; then echo "sidecar_bench: could not remove $cgroup" >&2; fi
-  if [[ $keep_work -eq 1 || $status -ne 0 ]]; then
+  # A failure keeps the logs to look at; Ctrl-C (130) and success leave nothing.
+  if [[ $keep_work -eq 1 || ($status -ne 0 && $status -ne 130) ]]; then
     echo "sidecar_bench: work directory kept: $work"
   else
     rm -rf "$work"
@@ -180,13 +181,15 @@ proxy_maxconn=$((fd_limit - 200))
 # HAProxy reserves two descriptors per connection of its maxconn, and refuses to start otherwise.
 haproxy_maxconn=$(((fd_limit - 300) / 2))
 
-# The command prefix that runs a command in the mesh workload cgroup bench/<workload>. An array,
-# not a function: a backgrounded function is a subshell, and $! would name it, not the command.
-in_mesh() { echo "$ctl" exec --cgroup "$cgroup" --workload "bench/$1" --; }
+# Command prefixes that run a command in the mesh workload cgroups bench/server and bench/client.
+# Arrays, not a function: a backgrounded function is a subshell, and $! would name it, not the
+# command.
+in_mesh_server=("$ctl" exec --cgroup "$cgroup" --workload bench/server --)
+in_mesh_client=("$ctl" exec --cgroup "$cgroup" --workload bench/client --)
 
 start_servers() {  # start_servers PLANE: its sockmesh-echo (:8080) and sockmesh-product (:7002)
   local plane=$1 addr=${server_addr[$1]} runner=()
-  if [[ $plane == sockmesh ]]; then read -r -a runner <<<"$(in_mesh server)"; fi
+  if [[ $plane == sockmesh ]]; then runner=("${in_mesh_server[@]}"); fi
   "${runner[@]}" "$echo_server" --name "$plane" --listen "$addr:8080" >"$work/echo-$plane.log" 2>&1 &
   pids+=($!)
   plane_pids[server-$plane]="$! "
@@ -308,7 +311,7 @@ rss_kb() {  # rss_kb PID...: VmRSS summed over the PIDs and their children
 client() {  # client PLANE COMMAND...: runs COMMAND as the plane's client (not backgrounded)
   local plane=$1 runner=()
   shift
-  if [[ $plane == sockmesh ]]; then read -r -a runner <<<"$(in_mesh client)"; fi
+  if [[ $plane == sockmesh ]]; then runner=("${in_mesh_client[@]}"); fi
   "${runner[@]}" "$@"
 }
 
@@ -348,7 +351,7 @@ print("[sidecar-bench] %-9s %-28s %8.0f req/s  p50 %.3f  p90 %.3f  p99 %.3f ms  
 # count and the RSS of the plane's processes while they are held.
 hold() {
   local plane=$1 line="" pid target=${http_target[$1]} rss_json runner=()
-  if [[ $plane == sockmesh ]]; then read -r -a runner <<<"$(in_mesh client)"; fi
+  if [[ $plane == sockmesh ]]; then runner=("${in_mesh_client[@]}"); fi
   "${runner[@]}" python3 "$here/hold_connections.py" --addr "$target" --sources "$hold_sources" \
     --max "$hold_max" --seconds "$hold_seconds" --hold 2 >"$work/hold-$plane.json" \
     2>>"$work/hold.log" &
