@@ -12,10 +12,10 @@
 
 #include "absl/status/statusor.h"
 #include "userspace/metrics/kernel_metrics.h"
+#include "userspace/metrics/metrics_server.h"
 
 namespace prometheus {
 class Counter;
-class Exposer;
 class Gauge;
 class Registry;
 }  // namespace prometheus
@@ -38,6 +38,9 @@ class AgentMetrics {
 
   // The port actually bound, 0 when not serving.
   int port() const;
+  // The listener, to serve more endpoints (the health checks) on the metrics port; null when not
+  // serving.
+  MetricsServer* server() const;
   // The text exposition, as a scrape would see it.
   std::string Render() const;
 
