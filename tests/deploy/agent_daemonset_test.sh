@@ -21,6 +21,7 @@ root=$(cd "$here/../.." && pwd)
 fail() { echo "agent_daemonset_test: FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root (loads BPF programs, creates a cgroup)"
 command -v setpriv > /dev/null || fail "setpriv (util-linux) not found"
+command -v bpftool > /dev/null || fail "bpftool not found (scripts/install-deps.sh installs it)"
 
 work=$(mktemp -d)
 cg_mount=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
@@ -203,6 +204,7 @@ assert j["ready"] and p["expected"] > 0 and p["attached"] == p["expected"], p
 assert cp["connected"] and cp["acked_version"] >= 1, cp
 print(f"agent: ready: {p['attached']}/{p['expected']} programs attached, version {cp['acked_version']} applied")
 PY
+expected_programs=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["programs"]["expected"])' "$work/probe.json")
 check_probes control 200
 
 # ---- upgrade: the old Pod stops, the datapath stays, the new Pod adopts it ----------------
@@ -223,6 +225,10 @@ control_pid=""
 start_agent
 wait_metric "$metrics_port" '^sockmesh_agent_programs_attached [1-9]' "programs attached after restart"
 check_probes agent 200 livenessProbe
+# Adopted, not attached afresh: the pinned links got the new programs in place.
+adopted=$(grep -o '[0-9]* adopted from pins' "$work/agent.log" | tail -1 | cut -d' ' -f1)
+[ "${adopted:-0}" -ge "$expected_programs" ] ||
+  fail "the restarted agent adopted ${adopted:-0} pinned links, not the $expected_programs the first one attached"
 sleep 1
 code=$(http_status "$metrics_port" /readyz)
 [ "$code" = 503 ] || fail "agent ready ($code) although no control plane answered: $(cat "$work/probe.json")"
@@ -247,5 +253,7 @@ cmd_var=cleanup_cmd
 subst --instance "$instance"
 run_capped "$SOCKMESH_AGENT" "${cleanup_cmd[@]:1}" || fail "cleanup failed: ${cleanup_cmd[*]}"
 [ ! -e "/sys/fs/bpf/sockmesh/$instance" ] || fail "pins left after cleanup: $(find "/sys/fs/bpf/sockmesh/$instance")"
-echo "uninstall: every pin of the instance removed"
+left=$(bpftool cgroup show "$cgroup" | awk '$1 ~ /^[0-9]+$/')
+[ -z "$left" ] || fail "programs still attached to $cgroup after cleanup: $left"
+echo "uninstall: every pin of the instance removed, no program left on the cgroup"
 echo "agent_daemonset_test: ok"
