@@ -48,19 +48,11 @@ ControlHealthReport ControlHealth::Check() const {
   return r;
 }
 
-metrics::HttpResponse ControlHealth::Liveness() const {
-  ControlHealthReport r = Check();
-  return metrics::HealthResponse(r.live, std::move(r.json));
-}
-
-metrics::HttpResponse ControlHealth::Readiness() const {
-  ControlHealthReport r = Check();
-  return metrics::HealthResponse(r.ready, std::move(r.json));
-}
-
 void ControlHealth::ServeOn(metrics::MetricsServer& server) const {
-  server.Handle("/healthz", [this] { return Liveness(); });
-  server.Handle("/readyz", [this] { return Readiness(); });
+  metrics::ServeHealth(server, [this] {
+    ControlHealthReport r = Check();
+    return metrics::HealthVerdict{.live = r.live, .ready = r.ready, .json = std::move(r.json)};
+  });
 }
 
 }  // namespace sockmesh::cp

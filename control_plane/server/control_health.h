@@ -49,8 +49,6 @@ class ControlHealth {
   void SetServing(const std::string& grpc_address);
 
   ControlHealthReport Check() const;
-  metrics::HttpResponse Liveness() const;
-  metrics::HttpResponse Readiness() const;
   // Serves /healthz and /readyz on `server`; this object must outlive it.
   void ServeOn(metrics::MetricsServer& server) const;
 

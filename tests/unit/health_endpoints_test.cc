@@ -53,7 +53,9 @@ TEST(MetricsServer, ServesCollectablesHandlersAnd404) {
       .Add({})
       .Increment(3);
   server->AddCollectable(registry);
-  server->Handle("/readyz", [] { return metrics::HealthResponse(false, "{\"ready\":false}\n"); });
+  server->Handle("/readyz", [] {
+    return metrics::HttpResponse{.status = 503, .body = "{\"ready\":false}\n"};
+  });
 
   HttpAnswer m = HttpGet(server->port(), "/metrics");
   EXPECT_EQ(m.status, 200);

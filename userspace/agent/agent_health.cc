@@ -62,8 +62,9 @@ AgentHealthReport AgentHealth::Check() const {
                                        options_.control_plane, ") applied yet"));
   }
   if (newest_nacked_) {
-    r.not_ready.push_back(absl::StrCat("the newest version, ", nacked_version_,
-                                       ", was NACKed: version ", acked_version_, " stays applied"));
+    r.not_ready.push_back(absl::StrCat(
+        "the newest version, ", nacked_version_, ", was NACKed",
+        acked_version_ != 0 ? absl::StrCat(": version ", acked_version_, " stays applied") : ""));
   }
   if (!last_sync_error_.empty()) {
     r.not_ready.push_back(absl::StrCat("last map sync failed: ", last_sync_error_));
@@ -99,19 +100,11 @@ AgentHealthReport AgentHealth::Check() const {
   return r;
 }
 
-metrics::HttpResponse AgentHealth::Liveness() const {
-  AgentHealthReport r = Check();
-  return metrics::HealthResponse(r.live, std::move(r.json));
-}
-
-metrics::HttpResponse AgentHealth::Readiness() const {
-  AgentHealthReport r = Check();
-  return metrics::HealthResponse(r.ready, std::move(r.json));
-}
-
 void AgentHealth::ServeOn(metrics::MetricsServer& server) const {
-  server.Handle("/healthz", [this] { return Liveness(); });
-  server.Handle("/readyz", [this] { return Readiness(); });
+  metrics::ServeHealth(server, [this] {
+    AgentHealthReport r = Check();
+    return metrics::HealthVerdict{.live = r.live, .ready = r.ready, .json = std::move(r.json)};
+  });
 }
 
 }  // namespace sockmesh::agent

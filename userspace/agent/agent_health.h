@@ -67,9 +67,6 @@ class AgentHealth {
   void RecordSync(const std::string& error);
 
   AgentHealthReport Check() const;
-  // The two endpoints: Check() as 200 or 503.
-  metrics::HttpResponse Liveness() const;
-  metrics::HttpResponse Readiness() const;
   // Serves both on `server`; this object must outlive it.
   void ServeOn(metrics::MetricsServer& server) const;
 

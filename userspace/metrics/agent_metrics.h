@@ -30,7 +30,8 @@ const std::vector<std::string>& DatapathEventNames();
 
 class AgentMetrics {
  public:
-  // Serves /metrics on `listen` ("127.0.0.1:9464"; port 0 picks a free one). Empty = registry
+  // Serves /metrics (and, added through server(), the health checks) on `listen`
+  // ("127.0.0.1:9464"; port 0 picks a free one). Empty = registry
   // only, no HTTP server (tests, or when the operator disabled it).
   static absl::StatusOr<std::unique_ptr<AgentMetrics>> Create(const std::string& listen,
                                                               CounterReader datapath_counters);

@@ -105,4 +105,15 @@ HttpResponse MetricsServer::Answer(const std::string& path) const {
                       .body = prometheus::TextSerializer().Serialize(families)};
 }
 
+void ServeHealth(MetricsServer& server, std::function<HealthVerdict()> check) {
+  auto answer = [check](bool HealthVerdict::*condition) {
+    return [check, condition] {
+      HealthVerdict v = check();
+      return HttpResponse{.status = v.*condition ? 200 : 503, .body = std::move(v.json)};
+    };
+  };
+  server.Handle("/healthz", answer(&HealthVerdict::live));
+  server.Handle("/readyz", answer(&HealthVerdict::ready));
+}
+
 }  // namespace sockmesh::metrics

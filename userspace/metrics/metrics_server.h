@@ -34,12 +34,6 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
 };
-// A health check's answer: 200 when `ok`, else 503 (what Kubernetes probes and load balancers
-// read), with the JSON document that says why.
-inline HttpResponse HealthResponse(bool ok, std::string json) {
-  return HttpResponse{.status = ok ? 200 : 503, .body = std::move(json)};
-}
-
 // Answers a GET of one path. Runs on the server's threads: it must be thread-safe.
 using HttpHandler = std::function<HttpResponse()>;
 
@@ -71,6 +65,17 @@ class MetricsServer {
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<CivetServer> server_;  // last: destroyed (stopped) first
 };
+
+// What a health check found. GET /healthz answers 200 when `live`, GET /readyz 200 when `ready`,
+// otherwise 503 (what Kubernetes probes read); both with `json`, which says why.
+struct HealthVerdict {
+  bool live = false;
+  bool ready = false;
+  std::string json;
+};
+// Serves /healthz and /readyz on `server`, running `check` for every request; whatever `check`
+// refers to must outlive the server.
+void ServeHealth(MetricsServer& server, std::function<HealthVerdict()> check);
 
 }  // namespace sockmesh::metrics
 
