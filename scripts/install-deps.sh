@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
-  prometheus-cpp-dev libgtest-dev libgmock-dev
+  prometheus-cpp-dev libcivetweb-dev libgtest-dev libgmock-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   # The Kubernetes API client (libcurl); its tests' local HTTPS server (openssl CLI, python3).
   libcurl4-openssl-dev openssl python3

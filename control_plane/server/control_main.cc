@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "control_plane/server/control_health.h"
 #include "control_plane/server/control_metrics.h"
 #include "control_plane/server/control_plane_service.h"
 #include "control_plane/server/desired_state_source.h"
@@ -88,6 +90,13 @@ int main(int argc, char** argv) {
   log::SetMinLevel(level);
   const std::atomic<bool>& stop = sockmesh::sys::InstallStopSignalHandlers();
 
+  cp::VersionedState state;
+  // Before the metrics listener that serves it, so it outlives the listener's threads.
+  cp::ControlHealth health(
+      cp::ControlHealthOptions{.source = !manifests_dir.empty() ? "manifests " + manifests_dir
+                                         : in_cluster           ? "Kubernetes API (in-cluster)"
+                                                                : "Kubernetes API " + kube_server,
+                               .version = [&state] { return state.Current().version; }});
   absl::StatusOr<std::unique_ptr<cp::ControlMetrics>> metrics =
       cp::ControlMetrics::Create(metrics_addr);
   if (!metrics.ok()) {
@@ -96,8 +105,9 @@ int main(int argc, char** argv) {
   }
   if ((*metrics)->port() != 0) {
     log::Info(kLog, "metrics on http://", metrics_addr.substr(0, metrics_addr.rfind(':')), ":",
-              (*metrics)->port(), "/metrics");
+              (*metrics)->port(), "/metrics (health: /healthz, /readyz)");
   }
+  if ((*metrics)->server() != nullptr) health.ServeOn(*(*metrics)->server());
 
   std::unique_ptr<cp::DesiredStateSource> source;
   if (!manifests_dir.empty()) {
@@ -126,10 +136,10 @@ int main(int argc, char** argv) {
     source = *std::move(kube);
     log::Info(kLog, "source: Kubernetes API at ", server_url);
   }
-  cp::VersionedState state;
   // The manifests source publishes the directory's content here; the API source its first
   // complete list if it is already in.
   source->WaitAndPublish(absl::ZeroDuration(), state, **metrics);
+  health.SetSourceSynced(source->Synced());
 
   cp::ControlPlaneService service(&state, metrics->get());
   grpc::ServerBuilder builder;
@@ -141,10 +151,15 @@ int main(int argc, char** argv) {
     log::Error(kLog, "--listen ", listen, ": cannot listen (address in use or invalid)");
     return 1;
   }
-  log::Info(kLog, "serving sockmesh.v1.ControlPlane on ", listen.substr(0, listen.rfind(':')), ":",
-            port);
+  const std::string serving = absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
+  log::Info(kLog, "serving sockmesh.v1.ControlPlane on ", serving);
+  health.SetServing(serving);
 
-  while (!stop.load()) source->WaitAndPublish(kWaitSlice, state, **metrics);
+  while (!stop.load()) {
+    health.Heartbeat();
+    source->WaitAndPublish(kWaitSlice, state, **metrics);
+    health.SetSourceSynced(source->Synced());
+  }
   log::Info(kLog, "stopping; agents keep their last good state");
   service.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -2,21 +2,15 @@
 #include "control_plane/server/control_metrics.h"
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include <exception>
-
-#include "absl/strings/str_cat.h"
-
 namespace sockmesh::cp {
 
 struct ControlMetrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
   prometheus::Gauge* agents = nullptr;
   prometheus::Counter* snapshots = nullptr;
   prometheus::Counter* deltas = nullptr;
@@ -27,6 +21,7 @@ struct ControlMetrics::Impl {
   prometheus::Gauge* services = nullptr;
   prometheus::Gauge* backends = nullptr;
   prometheus::Counter* source_errors = nullptr;
+  std::unique_ptr<metrics::MetricsServer> server;  // last: stops before the registry goes
 };
 
 absl::StatusOr<std::unique_ptr<ControlMetrics>> ControlMetrics::Create(const std::string& listen) {
@@ -81,24 +76,20 @@ absl::StatusOr<std::unique_ptr<ControlMetrics>> ControlMetrics::Create(const std
                          .Register(r)
                          .Add({});
   if (!listen.empty()) {
-    try {
-      i.exposer = std::make_unique<prometheus::Exposer>(listen);
-    } catch (const std::exception& e) {
-      // civetweb reports a busy port by throwing; it stops here.
-      return absl::UnavailableError(absl::StrCat("--metrics-addr ", listen, ": ", e.what()));
-    }
-    i.exposer->RegisterCollectable(i.registry);
+    absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> server =
+        metrics::MetricsServer::Start(listen, "--metrics-addr");
+    if (!server.ok()) return server.status();
+    i.server = *std::move(server);
+    i.server->AddCollectable(i.registry);
   }
   return m;
 }
 
 ControlMetrics::~ControlMetrics() = default;
 
-int ControlMetrics::port() const {
-  if (!impl_->exposer) return 0;
-  auto ports = impl_->exposer->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
-}
+int ControlMetrics::port() const { return impl_->server ? impl_->server->port() : 0; }
+
+metrics::MetricsServer* ControlMetrics::server() const { return impl_->server.get(); }
 
 std::string ControlMetrics::Render() const {
   return prometheus::TextSerializer().Serialize(impl_->registry->Collect());

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "userspace/metrics/metrics_server.h"
 
 namespace sockmesh::cp {
 
@@ -19,6 +20,8 @@ class ControlMetrics {
   ~ControlMetrics();
 
   int port() const;  // 0 when not serving
+  // The listener, to serve the health checks on the metrics port; null when not serving.
+  metrics::MetricsServer* server() const;
   std::string Render() const;
 
   void AgentConnected();

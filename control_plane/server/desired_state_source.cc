@@ -82,6 +82,7 @@ void ManifestDirectorySource::Reload(VersionedState& state, ControlMetrics& metr
     log::Info("manifests", "changed: ", absl::StrJoin(reload->changed_files, ", "));
   }
   Publish(std::move(reload->state), state, metrics);
+  published_ = true;
 }
 
 absl::StatusOr<std::unique_ptr<KubernetesApiSource>> KubernetesApiSource::Start(

@@ -31,6 +31,9 @@ class DesiredStateSource {
   // `state`, logs errors and counts them in `metrics`. Short timeouts keep a stop request prompt.
   virtual void WaitAndPublish(absl::Duration timeout, VersionedState& state,
                               ControlMetrics& metrics) = 0;
+  // Whether the source's content has been published once (readiness): before that the current
+  // version is the empty placeholder, not the source's state.
+  virtual bool Synced() const = 0;
 };
 
 // A directory of manifests, reloaded on inotify events. The first call publishes the directory's
@@ -46,6 +49,7 @@ class ManifestDirectorySource : public DesiredStateSource {
       const std::filesystem::path& dir, ReloadObserver on_reload = nullptr);
   void WaitAndPublish(absl::Duration timeout, VersionedState& state,
                       ControlMetrics& metrics) override;
+  bool Synced() const override { return published_; }
 
  private:
   ManifestDirectorySource(std::filesystem::path dir, sources::ManifestWatcher watcher,
@@ -56,6 +60,7 @@ class ManifestDirectorySource : public DesiredStateSource {
   ReloadObserver on_reload_;
   std::optional<sources::ManifestWatcher> watcher_;
   bool loaded_ = false;
+  bool published_ = false;  // the directory was read once (files in error keep their last parse)
 };
 
 // The Kubernetes API (list+watch of Services, EndpointSlices, Pods and Namespaces). Nothing is
@@ -67,6 +72,8 @@ class KubernetesApiSource : public DesiredStateSource {
       sources::kubernetes::KubeApiConfig config);
   void WaitAndPublish(absl::Duration timeout, VersionedState& state,
                       ControlMetrics& metrics) override;
+  // Every kind (Services, EndpointSlices, Pods, Namespaces) listed once and published.
+  bool Synced() const override { return seen_ > 0; }
 
  private:
   explicit KubernetesApiSource(std::unique_ptr<sources::kubernetes::KubernetesSource> source)

@@ -18,11 +18,11 @@ FROM debian:12-slim
 RUN apt-get update -q \
     && apt-get install -y -q --no-install-recommends libabsl20220623 \
         libbpf1 \
+        libcivetweb1 \
         libcurl4 \
         libgrpc++1.51 \
         libgrpc29 \
         libprometheus-cpp-core1.0 \
-        libprometheus-cpp-pull1.0 \
         libprotobuf32 \
         libyaml-cpp0.7 \
     && rm -rf /var/lib/apt/lists/*

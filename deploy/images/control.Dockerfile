@@ -13,11 +13,11 @@ RUN SOCKMESH_BUILD_DIR=/build bash /src/scripts/build.sh --target sockmesh-contr
 FROM debian:12-slim
 RUN apt-get update -q \
     && apt-get install -y -q --no-install-recommends libabsl20220623 \
+        libcivetweb1 \
         libcurl4 \
         libgrpc++1.51 \
         libgrpc29 \
         libprometheus-cpp-core1.0 \
-        libprometheus-cpp-pull1.0 \
         libprotobuf32 \
         libyaml-cpp0.7 \
     && rm -rf /var/lib/apt/lists/*

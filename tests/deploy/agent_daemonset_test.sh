@@ -9,8 +9,10 @@
 # --kubernetes). The agent runs as root with only the DaemonSet's capabilities (setpriv bounding
 # set); the control plane as the Deployment's non-root user with no capabilities.
 # Checks: both start and serve metrics on the manifests' ports, the agent follows the control
-# plane, the readiness probe passes, a restarted agent adopts the pinned datapath (the upgrade
-# path), and the uninstall step's command removes every pin. Needs root; run under
+# plane, every startup/liveness/readiness probe of both (their real paths and ports, asked over
+# HTTP as the kubelet does) answers 200, a restarted agent adopts the pinned datapath (the upgrade
+# path) and is live but not ready while the control plane is away, ready again once it is back,
+# and the uninstall step's command removes every pin. Needs root; run under
 # /tmp/sockmesh-ptest.lock (ctest label privileged, RUN_SERIAL).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +21,7 @@ root=$(cd "$here/../.." && pwd)
 fail() { echo "agent_daemonset_test: FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root (loads BPF programs, creates a cgroup)"
 command -v setpriv > /dev/null || fail "setpriv (util-linux) not found"
+command -v bpftool > /dev/null || fail "bpftool not found (scripts/install-deps.sh installs it)"
 
 work=$(mktemp -d)
 cg_mount=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
@@ -136,6 +139,31 @@ start_agent() {
   agent_pid=$!
 }
 scrape() { curl -sf --max-time 2 "http://127.0.0.1:$1/metrics" || true; }
+# GET PORT PATH: the HTTP status (000 when nothing answered); the body is in $work/probe.json.
+http_status() {
+  curl -s --max-time 2 -o "$work/probe.json" -w '%{http_code}' "http://127.0.0.1:$1$2" || true
+}
+# Asks every probe of COMPONENT (agent|control) as the kubelet would, until each answers WANT (an
+# HTTP status) or 30 s pass. ONLY (a probe kind), when given, limits it to that kind.
+check_probes() {  # COMPONENT WANT [ONLY]
+  local kind path port code i
+  while read -r kind path port; do
+    [ -n "${3:-}" ] && [ "$kind" != "$3" ] && continue
+    local listener=$metrics_port
+    [ "$1" = control ] && listener=${control_metrics##*:}
+    [ "$port" = "$listener" ] || fail "$1 $kind probes port $port, not the metrics listener's $listener"
+    for i in $(seq 1 150); do
+      code=$(http_status "$port" "$path")
+      [ "$code" = "$2" ] && break
+      sleep 0.2
+    done
+    [ "$code" = "$2" ] || {
+      echo "--- $1 log" >&2; cat "$work/$1.log" >&2
+      fail "$1 $kind GET $path on port $port answered $code, not $2: $(cat "$work/probe.json" 2> /dev/null)"
+    }
+    echo "$1: $kind GET $path on :$port -> $code"
+  done < <(items "${1}_probe")
+}
 wait_metric() {  # PORT REGEX WHAT
   local i
   for i in $(seq 1 150); do
@@ -166,11 +194,18 @@ for i in $(seq 1 50); do
 done
 echo "agent: attached, following the control plane, service 127.10.0.10:80 in its maps"
 
-mapfile -t ready_cmd < <(items agent_ready_cmd)
-cmd_var=ready_cmd
-subst --instance "$instance"
-run_capped "$SOCKMESHCTL" "${ready_cmd[@]:1}" > /dev/null || fail "readiness probe failed: ${ready_cmd[*]}"
-echo "agent: readiness probe command passes"
+check_probes agent 200
+# The readiness probe, asked last, says what it checked.
+python3 - "$work/probe.json" << 'PY' || fail "agent /readyz: $(cat "$work/probe.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+p, cp = j["programs"], j["control_plane"]
+assert j["ready"] and p["expected"] > 0 and p["attached"] == p["expected"], p
+assert cp["connected"] and cp["acked_version"] >= 1, cp
+print(f"agent: ready: {p['attached']}/{p['expected']} programs attached, version {cp['acked_version']} applied")
+PY
+expected_programs=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["programs"]["expected"])' "$work/probe.json")
+check_probes control 200
 
 # ---- upgrade: the old Pod stops, the datapath stays, the new Pod adopts it ----------------
 kill -TERM "$agent_pid"
@@ -182,9 +217,32 @@ links=/sys/fs/bpf/sockmesh/$instance/links
 [ -n "$(ls -A "$links" 2> /dev/null)" ] || fail "no pinned links after SIGTERM: the datapath went empty"
 "$SOCKMESHCTL" services --instance "$instance" | grep -q '127.10.0.10:80/TCP' ||
   fail "the service left the maps while no agent ran"
+# The control plane is away too (say, being upgraded): the new agent adopts the datapath, is live,
+# and stays unready until a version is applied; the service stays in the maps meanwhile.
+kill -TERM "$control_pid"
+wait "$control_pid" || true
+control_pid=""
 start_agent
 wait_metric "$metrics_port" '^sockmesh_agent_programs_attached [1-9]' "programs attached after restart"
-echo "agent: restarted with the datapath in place"
+check_probes agent 200 livenessProbe
+# Adopted, not attached afresh: the pinned links got the new programs in place.
+adopted=$(grep -o '[0-9]* adopted from pins' "$work/agent.log" | tail -1 | cut -d' ' -f1)
+[ "${adopted:-0}" -ge "$expected_programs" ] ||
+  fail "the restarted agent adopted ${adopted:-0} pinned links, not the $expected_programs the first one attached"
+sleep 1
+code=$(http_status "$metrics_port" /readyz)
+[ "$code" = 503 ] || fail "agent ready ($code) although no control plane answered: $(cat "$work/probe.json")"
+grep -q 'no version from the control plane' "$work/probe.json" ||
+  fail "/readyz does not say why it is unready: $(cat "$work/probe.json")"
+"$SOCKMESHCTL" services --instance "$instance" | grep -q '127.10.0.10:80/TCP' ||
+  fail "the restarted agent lost the service while the control plane was away"
+echo "agent: restarted with the datapath in place; unready (503) while the control plane is away"
+setpriv --reuid "$uid" --regid "$uid" --clear-groups --bounding-set=-all --inh-caps=-all \
+  -- "$SOCKMESH_CONTROL" "${control_args[@]:1}" >> "$work/control.log" 2>&1 &
+control_pid=$!
+check_probes control 200
+check_probes agent 200
+echo "agent: ready again once the control plane is back"
 
 # ---- uninstall: the cleanupOnly render's init container removes every pin -------------------
 kill -TERM "$agent_pid"
@@ -195,5 +253,7 @@ cmd_var=cleanup_cmd
 subst --instance "$instance"
 run_capped "$SOCKMESH_AGENT" "${cleanup_cmd[@]:1}" || fail "cleanup failed: ${cleanup_cmd[*]}"
 [ ! -e "/sys/fs/bpf/sockmesh/$instance" ] || fail "pins left after cleanup: $(find "/sys/fs/bpf/sockmesh/$instance")"
-echo "uninstall: every pin of the instance removed"
+left=$(bpftool cgroup show "$cgroup" | awk '$1 ~ /^[0-9]+$/')
+[ -z "$left" ] || fail "programs still attached to $cgroup after cleanup: $left"
+echo "uninstall: every pin of the instance removed, no program left on the cgroup"
 echo "agent_daemonset_test: ok"

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Prints what agent_daemonset_test.sh needs from rendered manifests, one item per line as
 // KEY<TAB>VALUE (a list value: one line per element, the key repeated):
-//   agent_cmd, agent_caps, agent_metrics_port, agent_scrape_port, agent_ready_cmd,
-//   agent_bpffs_mount, agent_cgroup_mount, mount_bpffs_cmd, cleanup_cmd (from the cleanupOnly
-//   render), control_cmd, control_service_grpc_port.
+//   agent_cmd, agent_caps, agent_metrics_port, agent_scrape_port, agent_probe, agent_bpffs_mount,
+//   agent_cgroup_mount, mount_bpffs_cmd, cleanup_cmd (from the cleanupOnly render), control_cmd,
+//   control_probe, control_service_grpc_port.
+// A probe is "KIND PATH PORT" (startupProbe /healthz 9464), its named port resolved to the
+// container's port number; every probe must be an httpGet, so the test can ask it.
 // Usage: manifest_commands.cjs RENDERED.yaml CLEANUP_RENDERED.yaml
 "use strict";
 const fs = require("fs");
@@ -31,6 +33,17 @@ function emit(key, value) {
   }
 }
 
+// The container's probes as "KIND PATH PORT".
+function probes(c) {
+  return ["startupProbe", "livenessProbe", "readinessProbe"].map((kind) => {
+    const get = (c[kind] || {}).httpGet;
+    if (!get) throw new Error(`container ${c.name}: ${kind} is not an httpGet probe`);
+    const port =
+      typeof get.port === "number" ? get.port : c.ports.find((p) => p.name === get.port).containerPort;
+    return `${kind} ${get.path} ${port}`;
+  });
+}
+
 const [rendered, cleanupRendered] = process.argv.slice(2);
 const objs = objects(rendered);
 const ds = find(objs, "DaemonSet", "sockmesh-agent");
@@ -40,7 +53,7 @@ emit("agent_cmd", [...agent.command, ...(agent.args || [])]);
 emit("agent_caps", agent.securityContext.capabilities.add);
 emit("agent_metrics_port", agent.ports.find((p) => p.name === "metrics").containerPort);
 emit("agent_scrape_port", ds.spec.template.metadata.annotations["prometheus.io/port"]);
-emit("agent_ready_cmd", agent.readinessProbe.exec.command);
+emit("agent_probe", probes(agent));
 const mountOf = (c, volume) => c.volumeMounts.find((m) => m.name === volume).mountPath;
 emit("agent_bpffs_mount", mountOf(agent, "bpffs"));
 emit("agent_cgroup_mount", mountOf(agent, "cgroup2"));
@@ -53,5 +66,6 @@ const deploy = find(objs, "Deployment", "sockmesh-control");
 const control = container(deploy.spec.template.spec.containers, "control");
 emit("control_cmd", [...control.command, ...(control.args || [])]);
 emit("control_user", deploy.spec.template.spec.securityContext.runAsUser);
+emit("control_probe", probes(control));
 const svc = find(objs, "Service", "sockmesh-control");
 emit("control_service_grpc_port", svc.spec.ports.find((p) => p.name === "grpc").port);

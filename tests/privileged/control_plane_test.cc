@@ -57,6 +57,8 @@ namespace sockmesh::testing {
 namespace {
 
 namespace fs = std::filesystem;
+using ::sockmesh::testing::HttpAnswer;
+using ::sockmesh::testing::HttpGet;
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
 
@@ -433,12 +435,104 @@ TEST_F(ControlPlaneTest, NackedVersionKeepsLastGoodState) {
   EXPECT_EQ(MetricValue(agent_metrics, "sockmesh_agent_control_plane_version"),
             (*sb)["last_acked_version"].get<double>())
       << agent_metrics;
+  // ... and is not ready while its newest version is refused, though it serves the last good one.
+  HttpAnswer ready_b = HttpGet(b_metrics_port, "/readyz");
+  EXPECT_EQ(ready_b.status, 503) << ready_b.body;
+  EXPECT_THAT(ready_b.body, HasSubstr("was NACKed"));
+  EXPECT_THAT(ready_b.body, HasSubstr("last map sync failed: 1 of 2 services cannot be written"));
+  EXPECT_EQ(HttpGet(b_metrics_port, "/healthz").status, 200);
 
   // The operator removes the service: a new version, which both apply.
   ASSERT_TRUE(fs::remove(manifests_ + "/big.yaml"));
   WaitForStatus([](const Json& s) { return AllSynced(s, 2); }, kPropagateTimeout);
   Tally web_b2 = DialFrom(b, web, 10);
   EXPECT_EQ(web_b2.failed, 0) << web_b2.first_failure;
+  ready_b = HttpGet(b_metrics_port, "/readyz");
+  EXPECT_EQ(ready_b.status, 200) << ready_b.body;
+}
+
+// Polls GET `path` on 127.0.0.1:`port` until it answers `status`, or 10 s pass; the last answer.
+HttpAnswer WaitForHttpStatus(int port, const std::string& path, int status) {
+  HttpAnswer a;
+  for (int i = 0; i < 100; ++i) {
+    a = HttpGet(static_cast<uint16_t>(port), path);
+    if (a.status == status) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return a;
+}
+
+// The health checks the Helm chart probes, through the real binaries: sockmesh-control is ready
+// once its source is read and gRPC serves; an agent once its programs are attached and a version
+// from the control plane is applied. An agent whose control plane never answers is live but not
+// ready, and one whose programs are detached behind its back (`--cleanup` while it runs) turns
+// unready.
+TEST_F(ControlPlaneTest, HealthEndpoints) {
+  WriteManifest(manifests_, "web.yaml", ServiceYaml("web", "127.10.216.1", {"127.0.0.141"}, 8080));
+  ASSERT_NO_FATAL_FAILURE(StartControlPlane());
+  HttpAnswer cp_ready = WaitForHttpStatus(metrics_port_, "/readyz", 200);
+  ASSERT_EQ(cp_ready.status, 200) << cp_ready.body;
+  Json cp = Json::parse(cp_ready.body);
+  EXPECT_EQ(cp["source"]["synced"], true);
+  EXPECT_EQ(cp["grpc"], absl::StrCat("127.0.0.1:", port_));
+  EXPECT_GE(cp["version"].get<int>(), 2) << "the manifests' content, not the empty placeholder";
+  EXPECT_EQ(HttpGet(metrics_port_, "/healthz").status, 200);
+
+  Follower& a = followers_[0];
+  const int a_metrics = PickListenPort();
+  ASSERT_NE(a_metrics, 0);
+  ASSERT_NO_FATAL_FAILURE(
+      StartFollower(a, {"--metrics-addr", absl::StrCat("127.0.0.1:", a_metrics)}));
+  HttpAnswer ready = WaitForHttpStatus(a_metrics, "/readyz", 200);
+  ASSERT_EQ(ready.status, 200) << ready.body;
+  Json j = Json::parse(ready.body);
+  EXPECT_EQ(j["ready"], true);
+  EXPECT_GT(j["programs"]["expected"].get<int>(), 0);
+  EXPECT_EQ(j["programs"]["attached"], j["programs"]["expected"]);
+  EXPECT_GE(j["control_plane"]["acked_version"].get<int>(), 2);
+  EXPECT_EQ(j["control_plane"]["connected"], true);
+  EXPECT_TRUE(j["last_sync"]["error"].is_null());
+  EXPECT_TRUE(j["short_circuit"]["enabled"].is_boolean());
+  EXPECT_EQ(HttpGet(a_metrics, "/healthz").status, 200);
+
+  // An agent whose control plane never answers: nothing listens on that port.
+  Follower& b = followers_[1];
+  const int nobody = PickListenPort();
+  const int b_metrics = PickListenPort();
+  ASSERT_NE(nobody, 0);
+  ASSERT_NE(b_metrics, 0);
+  auto p = AgentProcess::Start(
+      kAgentBin,
+      {"--control-plane", absl::StrCat("127.0.0.1:", nobody), "--node-name", b.name, "--cgroup",
+       b.cgroup->path(), "--instance", b.instance, "--bpffs", kBpffs, "--metrics-addr",
+       absl::StrCat("127.0.0.1:", b_metrics)},
+      Log(b.name), home_);
+  ASSERT_TRUE(p.ok()) << p.status();
+  b.process = *std::move(p);
+  ASSERT_TRUE(b.process->WaitForLog("metrics on http://", kStartTimeout).ok()) << b.process->Log();
+  EXPECT_EQ(WaitForHttpStatus(b_metrics, "/healthz", 200).status, 200);
+  // Give it time to try: it stays unready however long it waits.
+  absl::SleepFor(absl::Seconds(1));
+  ready = HttpGet(b_metrics, "/readyz");
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  j = Json::parse(ready.body, nullptr, false);
+  EXPECT_EQ(j["not_ready"],
+            Json::array({absl::StrCat("no version from the control plane (127.0.0.1:", nobody,
+                                      ") applied yet")}))
+      << ready.body;
+  EXPECT_EQ(j["programs"]["attached"], j["programs"]["expected"]);
+  EXPECT_EQ(j["control_plane"]["connected"], false);
+
+  // a's programs detached while it runs: unready, naming how many are left.
+  absl::StatusOr<AgentRun> cleanup = RunAgentToCompletion(
+      kAgentBin, {"--cleanup", "--instance", a.instance, "--bpffs", kBpffs}, Log("cleanup"));
+  ASSERT_TRUE(cleanup.ok() && cleanup->exit_code == 0)
+      << (cleanup.ok() ? cleanup->log : cleanup.status().ToString());
+  ready = HttpGet(a_metrics, "/readyz");
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  EXPECT_THAT(ready.body, HasSubstr(absl::StrCat("0 of ", j["programs"]["expected"].get<int>(),
+                                                 " programs attached to the mesh cgroup")));
+  EXPECT_EQ(HttpGet(a_metrics, "/healthz").status, 200);
 }
 
 // SIGKILL the control plane while a client connects in a loop: the datapath keeps its pinned state,

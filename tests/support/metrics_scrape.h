@@ -8,7 +8,15 @@
 
 namespace sockmesh::testing {
 
-// GET /metrics from 127.0.0.1:`port` over a plain socket; the body, "" on failure.
+// One HTTP/1.0 GET's answer: the status code (0 when there was no answer) and the body.
+struct HttpAnswer {
+  int status = 0;
+  std::string body;
+};
+// GET `path` from 127.0.0.1:`port` over a plain socket.
+HttpAnswer HttpGet(uint16_t port, const std::string& path);
+
+// GET /metrics from 127.0.0.1:`port`; the body, "" on failure.
 std::string Scrape(uint16_t port);
 
 // The value of the sample whose name-and-labels are exactly `series`; nullopt when absent.

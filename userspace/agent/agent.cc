@@ -120,6 +120,12 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   agent->metrics_ = *std::move(metrics);
   agent->metrics_->SetProgramsAttached(agent->datapath_->programs_attached());
   agent->metrics_->SetShortCircuitEnabled(short_circuit);
+  agent->health_ = std::make_unique<AgentHealth>(AgentHealthOptions{
+      .programs_expected = agent->datapath_->load_balancer_programs(),
+      .programs_attached = [raw] { return raw->LoadBalancerProgramsAttached(); },
+      .control_plane = options.control_plane.empty() ? "embedded" : options.control_plane});
+  agent->health_->SetShortCircuit(short_circuit);
+  if (metrics::MetricsServer* server = agent->metrics_->server()) agent->health_->ServeOn(*server);
   agent->conn_labels_ = std::make_unique<ConnStatsLabeler>(raw, *cgroup);
   agent->metrics_->AddKernelMetrics([labels = agent->conn_labels_.get()] { return labels->Read(); },
                                     [dir = raw->maps_dir()] { return ReadMapFills(dir); });
@@ -173,6 +179,7 @@ absl::Status Agent::ApplyVersion(const model::DesiredState& state) {
   metrics_->RecordSync(report.failed == 0, report.entries_written, report.entries_deleted,
                        report.failed);
   if (report.failed == 0) {
+    health_->RecordSync("");
     conn_labels_->SetServices(state);
     good_state_ = state;
     have_good_state_ = true;
@@ -191,9 +198,11 @@ absl::Status Agent::ApplyVersion(const model::DesiredState& state) {
     for (const std::string& e : rollback.errors) log::Error("sync", "rolling back: ", e);
   }
   metrics_->SetServices(sync_->service_count());
-  return absl::FailedPreconditionError(
+  absl::Status failed = absl::FailedPreconditionError(
       absl::StrCat(report.failed, " of ", state.size(),
                    " services cannot be written: ", absl::StrJoin(report.errors, "; ")));
+  health_->RecordSync(std::string(failed.message()));
+  return failed;
 }
 
 void Agent::RepairDrift() {
@@ -202,6 +211,8 @@ void Agent::RepairDrift() {
   absl::StatusOr<MapSync> fresh = MapSync::Recover(service_maps(), options_.table_size);
   if (!fresh.ok()) {
     log::Error(kLog, "cannot re-read kernel maps: ", fresh.status().message());
+    health_->RecordSync(
+        absl::StrCat("drift repair: cannot re-read kernel maps: ", fresh.status().message()));
     return;
   }
   sync_.emplace(*std::move(fresh));
@@ -210,6 +221,10 @@ void Agent::RepairDrift() {
   for (const std::string& e : report.errors) log::Error("sync", e);
   metrics_->RecordSync(report.failed == 0, report.entries_written, report.entries_deleted,
                        report.failed);
+  health_->RecordSync(report.failed == 0 ? ""
+                                         : absl::StrCat("drift repair: ", report.failed,
+                                                        " services cannot be written: ",
+                                                        absl::StrJoin(report.errors, "; ")));
   if (report.added + report.updated + report.removed + report.failed == 0) {
     log::Debug("sync", report.Summary());
   } else {
@@ -228,9 +243,16 @@ absl::Status Agent::RunClient(const std::atomic<bool>& stop, EmbeddedControlPlan
                   : std::function<std::shared_ptr<grpc::Channel>(const grpc::ChannelArguments&)>(),
           .node_name = options_.node_name,
           .agent_version = SOCKMESH_AGENT_VERSION,
-          .on_connection = [this](bool up) { metrics_->SetControlPlaneConnected(up); },
-          .on_answer = [this](uint64_t version,
-                              bool acked) { metrics_->RecordControlPlaneAnswer(version, acked); }},
+          .on_connection =
+              [this](bool up) {
+                metrics_->SetControlPlaneConnected(up);
+                health_->SetControlPlaneConnected(up);
+              },
+          .on_answer =
+              [this](uint64_t version, bool acked) {
+                metrics_->RecordControlPlaneAnswer(version, acked);
+                health_->RecordVersion(version, acked);
+              }},
       [this](const model::DesiredState& state) { return ApplyVersion(state); });
   if (embedded == nullptr) {
     log::Info(kLog, "following the control plane at ", options_.control_plane, " as node \"",
@@ -239,6 +261,7 @@ absl::Status Agent::RunClient(const std::atomic<bool>& stop, EmbeddedControlPlan
   std::thread follower([&client, &stop] { client.Run(stop); });
   absl::Time next_resync = absl::Now() + options_.resync_interval;
   while (!stop.load()) {
+    health_->Heartbeat();
     absl::SleepFor(kWaitSlice);
     ScanCgroupsIfDue();
     if (absl::Now() >= next_resync) {

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "userspace/agent/agent_health.h"
 #include "userspace/agent/datapath.h"
 #include "userspace/agent/identity_sync.h"
 #include "userspace/agent/kernel_metrics_source.h"
@@ -64,6 +65,7 @@ class Agent {
   absl::Status ApplyVersion(const model::DesiredState& state);
 
   const metrics::AgentMetrics& metrics() const { return *metrics_; }
+  const AgentHealth& health() const { return *health_; }
 
  private:
   Agent(const AgentOptions& options) : options_(options) {}
@@ -84,6 +86,8 @@ class Agent {
   AgentOptions options_;
   std::unique_ptr<Datapath> datapath_;
   std::optional<MapSync> sync_;
+  // /healthz and /readyz; served by metrics_'s listener, so declared before it (destroyed after).
+  std::unique_ptr<AgentHealth> health_;
   std::unique_ptr<metrics::AgentMetrics> metrics_;
   std::unique_ptr<ConnStatsLabeler> conn_labels_;  // names the kernel's connection metrics
   // The control-plane thread applies versions while the main thread repairs drift.

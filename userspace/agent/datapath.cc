@@ -249,6 +249,16 @@ absl::Status Datapath::StartShortCircuit(const DatapathOptions& options, const P
   return absl::OkStatus();
 }
 
+absl::StatusOr<size_t> Datapath::LoadBalancerProgramsAttached() const {
+  size_t attached = 0;
+  for (const LinkPtr& link : links_) {
+    absl::StatusOr<uint64_t> cgroup = LinkCgroupId(bpf_link__fd(link.get()));
+    if (!cgroup.ok()) return cgroup.status();
+    if (*cgroup != 0) ++attached;
+  }
+  return attached;
+}
+
 int Datapath::sock_pairs_fd() const {
   return sc_skel_ ? bpf_map__fd(sc_skel_->maps.sm_sock_pairs_v1) : -1;
 }

@@ -76,6 +76,11 @@ class Datapath {
   std::string maps_dir() const { return MakePinLayout(bpffs_root_, instance_).maps_dir; }
   const AttachReport& report() const { return report_; }
   size_t programs_attached() const { return links_.size() + (sc_skel_ ? 1 : 0); }
+  // The load balancer's programs (every program of its object; Start() attached them all), and
+  // how many of them are attached to the cgroup now, asked of the kernel: a link detached behind
+  // the agent's back (`sockmesh-agent --cleanup` of the instance) no longer names a cgroup.
+  size_t load_balancer_programs() const { return links_.size(); }
+  absl::StatusOr<size_t> LoadBalancerProgramsAttached() const;
   // SM_CNT_* counters summed over CPUs.
   absl::StatusOr<std::vector<uint64_t>> ReadCounters() const;
 

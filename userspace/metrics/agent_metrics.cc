@@ -3,15 +3,11 @@
 
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include <exception>
-
-#include "absl/strings/str_cat.h"
 #include "sockmesh/consts.h"
 #include "userspace/log/log.h"
 
@@ -79,7 +75,6 @@ struct AgentMetrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<DatapathCollector> datapath;
   std::shared_ptr<KernelMetricsCollector> kernel;
-  std::unique_ptr<prometheus::Exposer> exposer;
   prometheus::Gauge* services = nullptr;
   prometheus::Gauge* programs = nullptr;
   prometheus::Gauge* manifest_files_in_error = nullptr;
@@ -96,6 +91,7 @@ struct AgentMetrics::Impl {
   prometheus::Counter* cp_acks = nullptr;
   prometheus::Counter* cp_nacks = nullptr;
   prometheus::Counter* cp_disconnects = nullptr;
+  std::unique_ptr<MetricsServer> server;  // last: stops before the collectors go
 };
 
 absl::StatusOr<std::unique_ptr<AgentMetrics>> AgentMetrics::Create(const std::string& listen,
@@ -176,25 +172,21 @@ absl::StatusOr<std::unique_ptr<AgentMetrics>> AgentMetrics::Create(const std::st
                           .Add({});
   if (counters) i.datapath = std::make_shared<DatapathCollector>(std::move(counters));
   if (!listen.empty()) {
-    try {  // civetweb reports a failed bind by throwing; keep it inside this module
-      i.exposer = std::make_unique<prometheus::Exposer>(listen);
-    } catch (const std::exception& e) {
-      return absl::UnavailableError(
-          absl::StrCat("--metrics-addr: cannot listen on \"", listen, "\": ", e.what()));
-    }
-    i.exposer->RegisterCollectable(i.registry);
-    if (i.datapath) i.exposer->RegisterCollectable(i.datapath);
+    absl::StatusOr<std::unique_ptr<MetricsServer>> server =
+        MetricsServer::Start(listen, "--metrics-addr");
+    if (!server.ok()) return server.status();
+    i.server = *std::move(server);
+    i.server->AddCollectable(i.registry);
+    if (i.datapath) i.server->AddCollectable(i.datapath);
   }
   return m;
 }
 
 AgentMetrics::~AgentMetrics() = default;
 
-int AgentMetrics::port() const {
-  if (!impl_->exposer) return 0;
-  auto ports = impl_->exposer->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
-}
+int AgentMetrics::port() const { return impl_->server ? impl_->server->port() : 0; }
+
+MetricsServer* AgentMetrics::server() const { return impl_->server.get(); }
 
 std::string AgentMetrics::Render() const {
   std::vector<prometheus::MetricFamily> families = impl_->registry->Collect();
@@ -210,7 +202,7 @@ std::string AgentMetrics::Render() const {
 void AgentMetrics::AddKernelMetrics(ConnStatsReader conn_stats, MapFillReader map_fill) {
   impl_->kernel =
       std::make_shared<KernelMetricsCollector>(std::move(conn_stats), std::move(map_fill));
-  if (impl_->exposer) impl_->exposer->RegisterCollectable(impl_->kernel);
+  if (impl_->server) impl_->server->AddCollectable(impl_->kernel);
 }
 
 void AgentMetrics::SetServices(size_t n) { impl_->services->Set(static_cast<double>(n)); }

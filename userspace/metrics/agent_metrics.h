@@ -12,10 +12,10 @@
 
 #include "absl/status/statusor.h"
 #include "userspace/metrics/kernel_metrics.h"
+#include "userspace/metrics/metrics_server.h"
 
 namespace prometheus {
 class Counter;
-class Exposer;
 class Gauge;
 class Registry;
 }  // namespace prometheus
@@ -30,7 +30,8 @@ const std::vector<std::string>& DatapathEventNames();
 
 class AgentMetrics {
  public:
-  // Serves /metrics on `listen` ("127.0.0.1:9464"; port 0 picks a free one). Empty = registry
+  // Serves /metrics (and, added through server(), the health checks) on `listen`
+  // ("127.0.0.1:9464"; port 0 picks a free one). Empty = registry
   // only, no HTTP server (tests, or when the operator disabled it).
   static absl::StatusOr<std::unique_ptr<AgentMetrics>> Create(const std::string& listen,
                                                               CounterReader datapath_counters);
@@ -38,6 +39,9 @@ class AgentMetrics {
 
   // The port actually bound, 0 when not serving.
   int port() const;
+  // The listener, to serve more endpoints (the health checks) on the metrics port; null when not
+  // serving.
+  MetricsServer* server() const;
   // The text exposition, as a scrape would see it.
   std::string Render() const;
 
