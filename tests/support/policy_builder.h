@@ -31,9 +31,9 @@ class CompiledPolicyBuilder {
     return *this;
   }
   CompiledPolicyBuilder& Set(uint32_t set_id, bool has_allow) {
-    set_ = policy_.add_sets();
-    set_->set_policy_set_id(set_id);
-    set_->set_has_allow(has_allow);
+    v1::PolicySet* set = policy_.add_sets();
+    set->set_policy_set_id(set_id);
+    set->set_has_allow(has_allow);
     return *this;
   }
   struct RowIds {
@@ -44,7 +44,8 @@ class CompiledPolicyBuilder {
   // `prefix` "" = any source address; otherwise an address with `prefix_len`.
   CompiledPolicyBuilder& Row(uint32_t source_identity, uint32_t port, RowIds ids,
                              const std::string& prefix = "", uint32_t prefix_len = 0) {
-    v1::PolicyRow* r = set_->add_rows();
+    v1::PolicySet* set = policy_.mutable_sets(policy_.sets_size() - 1);
+    v1::PolicyRow* r = set->add_rows();
     r->set_source_identity(source_identity);
     r->set_port(port);
     r->set_deny_policy_id(ids.deny);
@@ -53,7 +54,7 @@ class CompiledPolicyBuilder {
     if (!prefix.empty()) {
       *r->mutable_source_prefix() = model::ToProto(*model::IpAddress::Parse(prefix));
       r->set_source_prefix_len(prefix_len);
-      set_->set_source_address_dependent(true);
+      set->set_source_address_dependent(true);
     }
     return *this;
   }
@@ -72,7 +73,6 @@ class CompiledPolicyBuilder {
 
  private:
   v1::CompiledPolicy policy_;
-  v1::PolicySet* set_ = nullptr;
 };
 
 }  // namespace sockmesh::testing
