@@ -123,6 +123,9 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   agent->conn_labels_ = std::make_unique<ConnStatsLabeler>(raw, *cgroup);
   agent->metrics_->AddKernelMetrics([labels = agent->conn_labels_.get()] { return labels->Read(); },
                                     [dir = raw->maps_dir()] { return ReadMapFills(dir); });
+  agent->policy_labels_ = std::make_unique<PolicyDecisionLabeler>(raw->maps().policy_decisions_fd);
+  agent->metrics_->AddPolicyMetrics(
+      [labels = agent->policy_labels_.get()] { return labels->Read(); });
   if (agent->metrics_->port() != 0) {
     log::Info(kLog, "metrics on http://",
               options.metrics_addr.substr(0, options.metrics_addr.rfind(':')), ":",
@@ -191,6 +194,7 @@ absl::Status Agent::ApplyVersion(const model::DesiredState& state,
       return s;
     }
     conn_labels_->SetServices(state);
+    policy_labels_->SetNames(NamePolicy(policy, state.workloads));
     good_state_ = state;
     have_good_state_ = true;
     SyncIdentities(&state.workloads);

@@ -19,6 +19,7 @@
 #include "userspace/agent/identity_sync.h"
 #include "userspace/agent/kernel_metrics_source.h"
 #include "userspace/agent/map_sync.h"
+#include "userspace/agent/policy_metrics_source.h"
 #include "userspace/agent/policy_sync.h"
 #include "userspace/agent/workload_status_file.h"
 #include "userspace/metrics/agent_metrics.h"
@@ -90,7 +91,8 @@ class Agent {
   std::unique_ptr<Datapath> datapath_;
   std::optional<MapSync> sync_;
   std::unique_ptr<metrics::AgentMetrics> metrics_;
-  std::unique_ptr<ConnStatsLabeler> conn_labels_;  // names the kernel's connection metrics
+  std::unique_ptr<ConnStatsLabeler> conn_labels_;         // names the kernel's connection metrics
+  std::unique_ptr<PolicyDecisionLabeler> policy_labels_;  // names the policy decisions
   // The control-plane thread applies versions while the main thread repairs drift.
   absl::Mutex client_mu_;
   model::DesiredState good_state_;  // guarded by client_mu_
