@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "sockmesh/consts.h"
@@ -35,12 +36,15 @@
 #include "tests/support/multi_node.h"
 #include "tests/support/policy_builder.h"
 #include "tests/support/scoped_cgroup.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_datapath.h"
 #include "userspace/agent/abi_conversion.h"
 #include "userspace/agent/cgroup.h"
 #include "userspace/agent/policy_sync.h"
 #include "userspace/agent/workload_cgroup.h"
+#include "userspace/agent/workload_status_file.h"
 #include "userspace/bpf/policy_decisions.h"
+#include "userspace/ctl/policy_monitor.h"
 #include "userspace/sys/unique_fd.h"
 
 namespace sockmesh::testing {
@@ -410,6 +414,56 @@ TEST_F(PolicyTest, RemoteNodeSourceIsKnownByItsAddress) {
   EXPECT_EQ(DialName(refused), DialName(Dial::kTimedOut));
   EXPECT_EQ(Count(Decision(kRemoteId, 1, SM_POLICY_ALLOW, SM_POLICY_AT_DESTINATION)), 1u);
   EXPECT_GE(Count(Decision(kRemoteId, 0, SM_POLICY_DENY_NO_MATCH, SM_POLICY_AT_DESTINATION)), 1u);
+}
+
+TEST_F(PolicyTest, MonitorShowsDenialsOfBothSidesWithNames) {
+  v1::CompiledPolicy policy =
+      WithPayment(PaymentPolicy(false).Row(kClientId, kAnyPort, {.deny = 2}));
+  Apply(policy);
+  TempDir run_dir("policy-monitor");
+  model::WorkloadState workloads;
+  workloads.identities["cluster.local/ns/shop/sa/client"] = kClientId;
+  model::Workload client;
+  client.identity = kClientId;
+  client.namespace_name = "shop";
+  client.name = "client";
+  client.service_account = "client";
+  workloads.workloads[{"shop", "client"}] = client;
+  ASSERT_TRUE(agent::WriteWorkloadStatus(agent::WorkloadStatusPath(run_dir.path(), dp_->instance()),
+                                         workloads, policy)
+                  .ok());
+  EXPECT_EQ(DialName(TryConnect(kPaymentIp, tcp_.port)), DialName(Dial::kRefusedByPolicy));
+  EXPECT_EQ(DialName(TryConnect("::1", dual_.port)), DialName(Dial::kTimedOut));
+
+  std::vector<std::string> lines;
+  ctl::MonitorOptions options{.instance = dp_->instance(),
+                              .run_dir = run_dir.path(),
+                              .count = 2,
+                              .timeout = absl::Seconds(5),
+                              .json = false};
+  absl::StatusOr<int> printed =
+      ctl::RunPolicyMonitor(options, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(printed.ok()) << printed.status();
+  ASSERT_EQ(*printed, 2);
+  EXPECT_TRUE(absl::StrContains(lines[0],
+                                "DENY shop/client (identity 300, -) "
+                                "-> shop/payment (127.0.40.1:"))
+      << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[0], "/tcp) policy=shop/deny side=client")) << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[1], "(identity 300, [::1]:")) << lines[1];
+  EXPECT_TRUE(absl::StrContains(lines[1], "side=destination")) << lines[1];
+
+  // JSON, and the stream ends at the timeout when nothing more is denied.
+  EXPECT_EQ(SendTo(kPaymentIp, udp_.port), EPERM);
+  lines.clear();
+  options.json = true;
+  options.count = 0;
+  options.timeout = absl::Milliseconds(500);
+  printed = ctl::RunPolicyMonitor(options, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(printed.ok()) << printed.status();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(lines[0], "\"protocol\":\"udp\"")) << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[0], "\"side\":\"client\"")) << lines[0];
 }
 
 TEST_F(PolicyTest, PolicyReplacedUnderTrafficNeverRefusesAnAllowedConnection) {

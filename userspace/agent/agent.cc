@@ -228,6 +228,10 @@ absl::Status Agent::ApplyPolicy(const v1::CompiledPolicy& policy) {
     return report.status();
   }
   for (const std::string& w : report->warnings) log::Warn("policy", w);
+  status_policy_dirty_ = true;
+  status_policy_.Clear();
+  *status_policy_.mutable_policies() = policy.policies();
+  *status_policy_.mutable_endpoints() = policy.endpoints();
   if (report->rows_written + report->rows_deleted + report->endpoints_written +
           report->endpoints_deleted >
       0) {
@@ -306,10 +310,12 @@ void Agent::SyncIdentities(const model::WorkloadState* workloads, bool reread_ke
   // the previous agent wrote: an empty plan would wipe them.
   if (workloads == nullptr && !identity_model_known_) return;
   if (workloads == nullptr && !reread_kernel && SameCgroups(*cgroups, identity_cgroups_)) return;
-  if (workloads != nullptr && (!identity_model_known_ || !(*workloads == identity_model_))) {
+  if (workloads != nullptr &&
+      (!identity_model_known_ || !(*workloads == identity_model_) || status_policy_dirty_)) {
     identity_model_ = *workloads;
+    status_policy_dirty_ = false;
     const std::string path = WorkloadStatusPath(options_.run_dir, options_.datapath.instance);
-    if (absl::Status s = WriteWorkloadStatus(path, identity_model_); !s.ok()) {
+    if (absl::Status s = WriteWorkloadStatus(path, identity_model_, status_policy_); !s.ok()) {
       log::Warn(kLog, "sockmeshctl identities will lack names: ", s.message());
     }
   }

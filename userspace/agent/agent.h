@@ -106,6 +106,9 @@ class Agent {
   std::vector<WorkloadCgroup> identity_cgroups_;  // guarded by identity_mu_
   // Policy endpoints follow the same workload cgroups as identities.
   std::optional<PolicySync> policy_sync_;  // guarded by identity_mu_
+  // The applied policy's names, written next to the workloads for sockmeshctl monitor.
+  v1::CompiledPolicy status_policy_;  // guarded by identity_mu_
+  bool status_policy_dirty_ = false;  // guarded by identity_mu_
   absl::Time next_cgroup_scan_ = absl::InfinitePast();
 };
 
