@@ -238,7 +238,7 @@ int RunAgents(int n, int in_fd, int out_fd) {
             .node_name = absl::StrFormat("sim-%04d", i),
             .agent_version = "bench",
             .on_answer = [&tracker](uint64_t v, bool acked) { tracker.Record(v, acked); }},
-        [](const model::DesiredState&) { return absl::OkStatus(); }));
+        [](const model::DesiredState&, const v1::CompiledPolicy&) { return absl::OkStatus(); }));
     threads.emplace_back([c = clients.back().get(), &stop] { c->Run(stop); });
   }
   while (in.Next(line)) {

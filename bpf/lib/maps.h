@@ -74,10 +74,10 @@ struct {
 } sm_sock_vip_v2 SEC(".maps");
 
 /* Live TCP connections per (svc_id, backend_id). The connect hook adds one when it sends a socket
- * to a backend; the socket's next connect() or its release takes it back (lib/backend_conns.h). Read
- * by least-connections and the connection limit, and by sockmeshctl. Entries are never deleted by
- * the kernel (a delete racing an increment would lose it); the agent deletes zero entries of pairs
- * that no longer exist. No prealloc: a hook's pointer is never recycled for another key. */
+ * to a backend; the socket's next connect() or its release takes it back (lib/backend_conns.h).
+ * Read by least-connections and the connection limit, and by sockmeshctl. Entries are never deleted
+ * by the kernel (a delete racing an increment would lose it); the agent deletes zero entries of
+ * pairs that no longer exist. No prealloc: a hook's pointer is never recycled for another key. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, SM_MAX_BE_CONN_ENTRIES);
@@ -99,7 +99,8 @@ struct {
 
 /* Workload address -> identity, for local and remote workloads alike (policy will look up the peer
  * of a connection here). Written by the agent (identity_sync) from the streamed model; an entry
- * leaves when its workload or the address leaves the model. Not read by the hooks yet. */
+ * leaves when its workload or the address leaves the model. Read by the policy ingress check for
+ * sources that sm_flow_identity_v1 does not know (remote nodes). */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, SM_MAX_IP_IDENTITIES);
@@ -110,8 +111,8 @@ struct {
 
 /* Cgroup id (bpf_get_current_cgroup_id()) -> identity of the local standalone workload whose
  * processes live in that cgroup (<mesh cgroup>/<namespace>/<name>). Written by the agent when the
- * model or the cgroup tree changes; an entry leaves with its cgroup or its workload. Not read by
- * the hooks yet. */
+ * model or the cgroup tree changes; an entry leaves with its cgroup or its workload. Read by the
+ * policy checks: a client's identity at connect()/sendmsg() and in egress. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, SM_MAX_CGROUP_IDENTITIES);
@@ -119,6 +120,67 @@ struct {
   __type(key, __u64);
   __type(value, struct sm_identity);
 } sm_cgroup_identity_v1 SEC(".maps");
+
+/* Authorization policy rows (lib/policy.h): (kernel set id, source identity, port, source prefix)
+ * -> the matching DENY/ALLOW/AUDIT policy ids. Written by the agent (policy_sync) under fresh set
+ * ids before endpoints switch to them; the old set's rows are deleted after the switch. Read by
+ * the policy checks on both sides. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, SM_MAX_POLICY_ROWS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct sm_policy_row_key);
+  __type(value, struct sm_policy_row);
+} sm_policy_rows_v1 SEC(".maps");
+
+/* Address of a workload that policies select (local or remote) -> its endpoint. Written by the
+ * agent (policy_sync); read by the client-side check on the final destination of a connect() or
+ * sendmsg(). An entry leaves when no policy selects the workload any more. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SM_MAX_POLICY_ENDPOINT_IPS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct sm_ip_identity_key);
+  __type(value, struct sm_policy_endpoint);
+} sm_ip_policy_endpoint_v1 SEC(".maps");
+
+/* Cgroup id of a local workload that policies select -> its endpoint. Written by the agent
+ * (policy_sync, cgroups found as for sm_cgroup_identity_v1); read by the destination-side check
+ * with the receiving socket's cgroup, so any address of the workload (::1, IPv6) is covered. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SM_MAX_POLICY_ENDPOINT_CGROUPS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u64);
+  __type(value, struct sm_policy_endpoint);
+} sm_cgroup_policy_endpoint_v1 SEC(".maps");
+
+/* Policy decisions counted per (endpoint, source identity, policy, verdict, side). Written by the
+ * policy checks, read (summed over CPUs) by the agent's /metrics. Counters only grow; the agent
+ * deletes entries of endpoints that left. A full map counts SM_CNT_POLICY_DECISIONS_FULL. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, SM_MAX_POLICY_DECISIONS);
+  __type(key, struct sm_policy_decision_key);
+  __type(value, __u64);
+} sm_policy_decisions_v1 SEC(".maps");
+
+/* 5-tuple -> identity of the local workload that sent it. Written by the egress check for TCP SYNs
+ * and UDP datagrams of workload sockets, read by the ingress check of a local destination. Entries
+ * leave by LRU eviction. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, SM_MAX_FLOW_IDENTITIES);
+  __type(key, struct sm_flow_key);
+  __type(value, struct sm_identity);
+} sm_flow_identity_v1 SEC(".maps");
+
+/* Denial events (struct sm_policy_denial) for sockmeshctl monitor. Written by the policy checks;
+ * a full buffer drops the event and counts SM_CNT_POLICY_EVENTS_LOST. */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, SM_POLICY_DENIALS_BYTES);
+} sm_policy_denials_v1 SEC(".maps");
 
 /* Outcome counters indexed by SM_CNT_*. Shared by both objects (sm_short_circuit reuses the pin).
  * Incremented by the hooks, read (summed over CPUs) by the

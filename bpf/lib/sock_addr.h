@@ -8,6 +8,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "lib/lb.h"
+#include "lib/policy.h"
 
 #define SM_SYS_ALLOW 1
 #define SM_SYS_REJECT 0
@@ -178,6 +179,25 @@ static __always_inline int sm_sock_forward(struct bpf_sock_addr *ctx, bool v6, e
     sm_count(SM_CNT_SENDMSG_XLATE);
   }
   return SM_SYS_ALLOW;
+}
+
+/* Authorization of where the call really goes (after translation, or a backend dialed directly).
+ * A denied connect() or sendmsg() fails at once with EPERM; a TCP socket gives back the backend
+ * connection count the translation took. */
+static __always_inline int sm_sock_authorize(struct bpf_sock_addr *ctx, bool v6,
+                                             enum sm_call call) {
+  struct sm_svc_key dst;
+  sm_dialed_key(ctx, v6, &dst);
+  if (sm_policy_client_allows(&dst)) return SM_SYS_ALLOW;
+  if (call == SM_CALL_CONNECT && dst.proto == IPPROTO_TCP) sm_sock_conn_reconnect(ctx);
+  bpf_set_retval(-SM_POLICY_EPERM);
+  return SM_SYS_REJECT;
+}
+
+/* connect() and sendmsg(): load balancing, then policy. */
+static __always_inline int sm_sock_outbound(struct bpf_sock_addr *ctx, bool v6, enum sm_call call) {
+  if (sm_sock_forward(ctx, v6, call) != SM_SYS_ALLOW) return SM_SYS_REJECT;
+  return sm_sock_authorize(ctx, v6, call);
 }
 
 static __always_inline bool sm_addr_equal(const __be32 a[4], const __be32 b[4]) {

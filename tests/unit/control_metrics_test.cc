@@ -73,7 +73,7 @@ TEST(ControlMetricsTest, AgentsLatencyNacksAndObjectsByKind) {
         agent::ControlPlaneClientOptions{.address = absl::StrCat("127.0.0.1:", port),
                                          .node_name = name,
                                          .agent_version = "test"},
-        [name](const model::DesiredState& s) -> absl::Status {
+        [name](const model::DesiredState& s, const v1::CompiledPolicy&) -> absl::Status {
           if (name == "picky" && s.size() > 1) return absl::ResourceExhaustedError("map full");
           return absl::OkStatus();
         }));

@@ -63,7 +63,7 @@ class ClientServerTest : public ::testing::Test {
         ControlPlaneClientOptions{.address = absl::StrCat("127.0.0.1:", port_),
                                   .node_name = "node-a",
                                   .agent_version = "test"},
-        [this](const model::DesiredState& s) -> absl::Status {
+        [this](const model::DesiredState& s, const v1::CompiledPolicy&) -> absl::Status {
           absl::MutexLock lock(&mu_);
           ++applies_;
           if (s.contains(Svc("10.0.0.66", {}).frontend)) {

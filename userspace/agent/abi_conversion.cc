@@ -103,6 +103,49 @@ sm_identity ToAbiIdentity(uint32_t identity, bool local) {
   return value;
 }
 
+sm_policy_row_key ToPolicyRowKey(uint32_t set_id, uint32_t source_identity, uint16_t port,
+                                 const model::IpAddress& prefix, uint32_t prefix_len) {
+  sm_policy_row_key key{};
+  key.prefixlen = SM_POLICY_ROW_FIXED_BITS;
+  key.policy_set_id = set_id;
+  key.source_identity = source_identity;
+  key.port = htons(port);
+  if (prefix.family == 0) return key;
+  uint8_t mapped[16] = {};
+  if (prefix.is_v4()) {
+    mapped[10] = 0xff;
+    mapped[11] = 0xff;
+    std::memcpy(mapped + 12, prefix.bytes.data(), 4);
+    prefix_len += 96;
+  } else {
+    std::memcpy(mapped, prefix.bytes.data(), 16);
+  }
+  // Bits past the prefix are zeroed so that equal rows have equal keys.
+  for (uint32_t bit = prefix_len; bit < 128; ++bit) mapped[bit / 8] &= ~(0x80 >> (bit % 8));
+  std::memcpy(key.source_addr, mapped, sizeof(mapped));
+  key.prefixlen += prefix_len;
+  return key;
+}
+
+sm_policy_row ToAbiPolicyRow(uint32_t deny_policy_id, uint32_t allow_policy_id,
+                             uint32_t audit_policy_id) {
+  sm_policy_row row{};
+  row.deny_policy_id = deny_policy_id;
+  row.allow_policy_id = allow_policy_id;
+  row.audit_policy_id = audit_policy_id;
+  return row;
+}
+
+sm_policy_endpoint ToAbiPolicyEndpoint(uint32_t endpoint_id, uint32_t set_id, bool has_allow,
+                                       bool source_address_dependent) {
+  sm_policy_endpoint ep{};
+  ep.endpoint_id = endpoint_id;
+  ep.policy_set_id = set_id;
+  ep.flags = (has_allow ? SM_POLICY_F_HAS_ALLOW : 0) |
+             (source_address_dependent ? SM_POLICY_F_SOURCE_ADDRESS_DEPENDENT : 0);
+  return ep;
+}
+
 absl::StatusOr<model::LbAlgorithm> FromAbiAlgorithm(uint8_t algo) {
   switch (algo) {
     case SM_LB_RANDOM:

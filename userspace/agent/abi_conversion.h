@@ -23,6 +23,15 @@ sm_ip_identity_key ToIpIdentityKey(const model::IpAddress& ip);
 absl::StatusOr<model::IpAddress> FromIpIdentityKey(const sm_ip_identity_key& key);
 sm_identity ToAbiIdentity(uint32_t identity, bool local);
 
+// A policy row's key under kernel set `set_id`. `prefix` (family 0 = none) is a source prefix of
+// `prefix_len` bits; IPv4 is stored IPv4-mapped, so its length grows by 96 bits.
+sm_policy_row_key ToPolicyRowKey(uint32_t set_id, uint32_t source_identity, uint16_t port,
+                                 const model::IpAddress& prefix, uint32_t prefix_len);
+sm_policy_row ToAbiPolicyRow(uint32_t deny_policy_id, uint32_t allow_policy_id,
+                             uint32_t audit_policy_id);
+sm_policy_endpoint ToAbiPolicyEndpoint(uint32_t endpoint_id, uint32_t set_id, bool has_allow,
+                                       bool source_address_dependent);
+
 uint8_t ToAbiAlgorithm(model::LbAlgorithm algorithm);
 absl::StatusOr<model::LbAlgorithm> FromAbiAlgorithm(uint8_t algo);
 

@@ -129,6 +129,9 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   agent->conn_labels_ = std::make_unique<ConnStatsLabeler>(raw, *cgroup);
   agent->metrics_->AddKernelMetrics([labels = agent->conn_labels_.get()] { return labels->Read(); },
                                     [dir = raw->maps_dir()] { return ReadMapFills(dir); });
+  agent->policy_labels_ = std::make_unique<PolicyDecisionLabeler>(raw->maps().policy_decisions_fd);
+  agent->metrics_->AddPolicyMetrics(
+      [labels = agent->policy_labels_.get()] { return labels->Read(); });
   if (agent->metrics_->port() != 0) {
     log::Info(kLog, "metrics on http://",
               options.metrics_addr.substr(0, options.metrics_addr.rfind(':')), ":",
@@ -143,6 +146,12 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
       IdentityMaps{.ips = &maps.ip_identity, .cgroups = &maps.cgroup_identity});
   if (!identities.ok()) return identities.status();
   agent->identity_sync_.emplace(*std::move(identities));
+  absl::StatusOr<PolicySync> policy =
+      PolicySync::Recover(PolicyMaps{.rows = &maps.policy_rows,
+                                     .ips = &maps.ip_policy_endpoint,
+                                     .cgroups = &maps.cgroup_policy_endpoint});
+  if (!policy.ok()) return policy.status();
+  agent->policy_sync_.emplace(*std::move(policy));
   log::Info(kLog, "recovered ", agent->sync_->service_count(), " services from the kernel maps",
             agent->sync_->orphans_removed() ? absl::StrCat(" (", agent->sync_->orphans_removed(),
                                                            " half-written entries removed)")
@@ -173,14 +182,27 @@ absl::Status Agent::Run(const std::atomic<bool>& stop) {
   return RunClient(stop, embedded->get());
 }
 
-absl::Status Agent::ApplyVersion(const model::DesiredState& state) {
+absl::Status Agent::ApplyVersion(const model::DesiredState& state,
+                                 const v1::CompiledPolicy& policy) {
   absl::MutexLock lock(&client_mu_);
+  // Checked before anything is written, so an invalid policy leaves the services untouched too.
+  if (absl::Status s = ValidateCompiledPolicy(policy); !s.ok()) {
+    log::Error("policy", s.message());
+    return s;
+  }
   SyncReport report = sync_->Apply(state);
   metrics_->RecordSync(report.failed == 0, report.entries_written, report.entries_deleted,
                        report.failed);
   if (report.failed == 0) {
+    if (absl::Status s = ApplyPolicy(policy); !s.ok()) {
+      health_->RecordSync(std::string(s.message()));
+      if (have_good_state_) (void)sync_->Apply(good_state_);
+      metrics_->SetServices(sync_->service_count());
+      return s;
+    }
     health_->RecordSync("");
     conn_labels_->SetServices(state);
+    policy_labels_->SetNames(NamePolicy(policy, state.workloads));
     good_state_ = state;
     have_good_state_ = true;
     SyncIdentities(&state.workloads);
@@ -203,6 +225,30 @@ absl::Status Agent::ApplyVersion(const model::DesiredState& state) {
                    " services cannot be written: ", absl::StrJoin(report.errors, "; ")));
   health_->RecordSync(std::string(failed.message()));
   return failed;
+}
+
+absl::Status Agent::ApplyPolicy(const v1::CompiledPolicy& policy) {
+  absl::MutexLock lock(&identity_mu_);
+  absl::StatusOr<std::vector<WorkloadCgroup>> cgroups =
+      ListWorkloadCgroups(options_.datapath.cgroup_path);
+  absl::StatusOr<PolicySyncReport> report =
+      policy_sync_->Apply(policy, cgroups.ok() ? *cgroups : identity_cgroups_);
+  if (!report.ok()) {
+    log::Error("policy", report.status().message(), " (the previous policy stays in force)");
+    return report.status();
+  }
+  for (const std::string& w : report->warnings) log::Warn("policy", w);
+  status_policy_dirty_ = true;
+  status_policy_.Clear();
+  *status_policy_.mutable_policies() = policy.policies();
+  *status_policy_.mutable_endpoints() = policy.endpoints();
+  if (report->rows_written + report->rows_deleted + report->endpoints_written +
+          report->endpoints_deleted >
+      0) {
+    log::Info("policy", report->Summary(), " (", policy.policies_size(), " policies, ",
+              policy.sets_size(), " sets, ", policy.endpoints_size(), " endpoints)");
+  }
+  return absl::OkStatus();
 }
 
 void Agent::RepairDrift() {
@@ -253,7 +299,9 @@ absl::Status Agent::RunClient(const std::atomic<bool>& stop, EmbeddedControlPlan
                 metrics_->RecordControlPlaneAnswer(version, acked);
                 health_->RecordVersion(version, acked);
               }},
-      [this](const model::DesiredState& state) { return ApplyVersion(state); });
+      [this](const model::DesiredState& state, const v1::CompiledPolicy& policy) {
+        return ApplyVersion(state, policy);
+      });
   if (embedded == nullptr) {
     log::Info(kLog, "following the control plane at ", options_.control_plane, " as node \"",
               options_.node_name, "\"");
@@ -286,10 +334,12 @@ void Agent::SyncIdentities(const model::WorkloadState* workloads, bool reread_ke
   // the previous agent wrote: an empty plan would wipe them.
   if (workloads == nullptr && !identity_model_known_) return;
   if (workloads == nullptr && !reread_kernel && SameCgroups(*cgroups, identity_cgroups_)) return;
-  if (workloads != nullptr && (!identity_model_known_ || !(*workloads == identity_model_))) {
+  if (workloads != nullptr &&
+      (!identity_model_known_ || !(*workloads == identity_model_) || status_policy_dirty_)) {
     identity_model_ = *workloads;
+    status_policy_dirty_ = false;
     const std::string path = WorkloadStatusPath(options_.run_dir, options_.datapath.instance);
-    if (absl::Status s = WriteWorkloadStatus(path, identity_model_); !s.ok()) {
+    if (absl::Status s = WriteWorkloadStatus(path, identity_model_, status_policy_); !s.ok()) {
       log::Warn(kLog, "sockmeshctl identities will lack names: ", s.message());
     }
   }
@@ -309,6 +359,9 @@ void Agent::SyncIdentities(const model::WorkloadState* workloads, bool reread_ke
   for (const std::string& c : plan.conflicts) log::Warn("identity", c);
   IdentitySyncReport report = identity_sync_->Apply(plan);
   for (const std::string& e : report.errors) log::Error("identity", e);
+  // A workload cgroup that appeared (or left) moves its policy endpoint with it.
+  absl::StatusOr<PolicySyncReport> policy = policy_sync_->UpdateCgroups(identity_cgroups_);
+  if (!policy.ok()) log::Error("policy", "local workload cgroups: ", policy.status().message());
   if (report.written + report.deleted + report.errors.size() > 0) {
     log::Info("identity", report.Summary(), " (", identity_model_.workloads.size(), " workloads, ",
               identity_model_.identities.size(), " identities, ", identity_cgroups_.size(),

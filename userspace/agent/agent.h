@@ -20,6 +20,8 @@
 #include "userspace/agent/identity_sync.h"
 #include "userspace/agent/kernel_metrics_source.h"
 #include "userspace/agent/map_sync.h"
+#include "userspace/agent/policy_metrics_source.h"
+#include "userspace/agent/policy_sync.h"
 #include "userspace/agent/workload_status_file.h"
 #include "userspace/metrics/agent_metrics.h"
 
@@ -61,8 +63,10 @@ class Agent {
   // Makes `state` (a version from the control plane) the kernel's state. When any service cannot be
   // written (a map is full, a backend's family differs from its VIP's), the whole previous good
   // state is written back and the error returned, so a NACKed version leaves nothing of itself
-  // behind.
-  absl::Status ApplyVersion(const model::DesiredState& state);
+  // behind. The same holds for `policy` (the version's compiled authorization policy): an invalid
+  // one, or one that does not fit, NACKs the version and the last good policy stays.
+  absl::Status ApplyVersion(const model::DesiredState& state,
+                            const v1::CompiledPolicy& policy = v1::CompiledPolicy());
 
   const metrics::AgentMetrics& metrics() const { return *metrics_; }
   const AgentHealth& health() const { return *health_; }
@@ -75,6 +79,8 @@ class Agent {
   bool StartShortCircuit();
   // `embedded` (standalone mode) or null (the remote --control-plane).
   absl::Status RunClient(const std::atomic<bool>& stop, EmbeddedControlPlane* embedded);
+  // Makes `policy` the enforced authorization policy (PolicySync); the previous one stays on error.
+  absl::Status ApplyPolicy(const v1::CompiledPolicy& policy);
   // Re-reads the kernel maps and rewrites the good state where they differ.
   void RepairDrift();
   // Makes the identity maps match `workloads` (nullptr: the last model) and the workload cgroups
@@ -89,7 +95,8 @@ class Agent {
   // /healthz and /readyz; served by metrics_'s listener, so declared before it (destroyed after).
   std::unique_ptr<AgentHealth> health_;
   std::unique_ptr<metrics::AgentMetrics> metrics_;
-  std::unique_ptr<ConnStatsLabeler> conn_labels_;  // names the kernel's connection metrics
+  std::unique_ptr<ConnStatsLabeler> conn_labels_;         // names the kernel's connection metrics
+  std::unique_ptr<PolicyDecisionLabeler> policy_labels_;  // names the policy decisions
   // The control-plane thread applies versions while the main thread repairs drift.
   absl::Mutex client_mu_;
   model::DesiredState good_state_;  // guarded by client_mu_
@@ -101,6 +108,11 @@ class Agent {
   model::WorkloadState identity_model_;           // guarded by identity_mu_
   bool identity_model_known_ = false;             // guarded by identity_mu_
   std::vector<WorkloadCgroup> identity_cgroups_;  // guarded by identity_mu_
+  // Policy endpoints follow the same workload cgroups as identities.
+  std::optional<PolicySync> policy_sync_;  // guarded by identity_mu_
+  // The applied policy's names, written next to the workloads for sockmeshctl monitor.
+  v1::CompiledPolicy status_policy_;  // guarded by identity_mu_
+  bool status_policy_dirty_ = false;  // guarded by identity_mu_
   absl::Time next_cgroup_scan_ = absl::InfinitePast();
 };
 

@@ -153,8 +153,9 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
 absl::Status ControlPlaneClient::ApplySnapshot(const v1::Snapshot& snapshot) {
   absl::StatusOr<model::DesiredState> next = model::FromSnapshot(snapshot);
   if (!next.ok()) return next.status();
-  if (absl::Status applied = apply_(*next); !applied.ok()) return applied;
+  if (absl::Status applied = apply_(*next, snapshot.policy()); !applied.ok()) return applied;
   good_ = *std::move(next);
+  good_policy_ = snapshot.policy();
   return absl::OkStatus();
 }
 
@@ -162,8 +163,13 @@ absl::Status ControlPlaneClient::ApplyDelta(const v1::Delta& delta) {
   absl::StatusOr<model::DecodedDelta> decoded = model::DecodeDelta(delta, good_);
   if (!decoded.ok()) return decoded.status();
   model::DeltaUndo undo = model::ApplyDecodedDelta(*std::move(decoded), good_);
-  absl::Status applied = apply_(good_);
-  if (!applied.ok()) model::RevertDelta(std::move(undo), good_);
+  const v1::CompiledPolicy& policy = delta.has_policy() ? delta.policy() : good_policy_;
+  absl::Status applied = apply_(good_, policy);
+  if (!applied.ok()) {
+    model::RevertDelta(std::move(undo), good_);
+    return applied;
+  }
+  if (delta.has_policy()) good_policy_ = delta.policy();
   return applied;
 }
 

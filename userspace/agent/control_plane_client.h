@@ -38,8 +38,10 @@ struct ControlPlaneClientOptions {
   std::function<void(uint64_t version, bool acked)> on_answer;
 };
 
-// Makes `state` the datapath's state, or fails and leaves the previous one in force.
-using ApplyFunction = std::function<absl::Status(const model::DesiredState& state)>;
+// Makes `state` and `policy` (the compiled authorization policy of the same version) the datapath's
+// state, or fails and leaves the previous one in force.
+using ApplyFunction =
+    std::function<absl::Status(const model::DesiredState& state, const v1::CompiledPolicy& policy)>;
 
 // The delay before reconnect attempt `attempt` (0-based): min * 2^attempt capped at max, then a
 // uniformly random value in [delay/2, delay], so agents restarted together do not reconnect in
@@ -69,6 +71,9 @@ class ControlPlaneClient {
   std::mt19937 rng_;
   // The last state applied and ACKed in the current stream; deltas apply on top of it.
   model::DesiredState good_;
+  // Kept as the wire message: the agent applies it as it is (policy_sync.h), and a Delta replaces
+  // it whole or not at all.
+  v1::CompiledPolicy good_policy_;
   uint64_t good_version_ = 0;
 };
 

@@ -107,7 +107,13 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
                          {skel_->maps.sm_cgroup_identity_v1, 0},
                          {skel_->maps.sm_counters_v1, 0},
                          {skel_->maps.sm_conn_v1, 0},
-                         {skel_->maps.sm_conn_stats_v1, 0}};
+                         {skel_->maps.sm_conn_stats_v1, 0},
+                         {skel_->maps.sm_policy_rows_v1, 0},
+                         {skel_->maps.sm_ip_policy_endpoint_v1, 0},
+                         {skel_->maps.sm_cgroup_policy_endpoint_v1, 0},
+                         {skel_->maps.sm_policy_decisions_v1, 0},
+                         {skel_->maps.sm_flow_identity_v1, 0},
+                         {skel_->maps.sm_policy_denials_v1, 0}};
   // Declared in lib/maps.h for the short-circuit object only; sm_sock_lb's programs never use it.
   if (int err = bpf_map__set_autocreate(skel_->maps.sm_sock_pairs_v1, false); err) {
     return sys::ErrnoToStatus(err, "skip map sm_sock_pairs_v1");
@@ -139,8 +145,15 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
       bpf::TypedMap<sm_ip_identity_key, sm_identity>::FromSkeleton(skel_->maps.sm_ip_identity_v1);
   auto cg_id =
       bpf::TypedMap<uint64_t, sm_identity>::FromSkeleton(skel_->maps.sm_cgroup_identity_v1);
-  for (const absl::Status& s : {svc.status(), be.status(), lut.status(), aff.status(),
-                                rnat.status(), conns.status(), ip_id.status(), cg_id.status()}) {
+  auto rows =
+      bpf::TypedMap<sm_policy_row_key, sm_policy_row>::FromSkeleton(skel_->maps.sm_policy_rows_v1);
+  auto ip_ep = bpf::TypedMap<sm_ip_identity_key, sm_policy_endpoint>::FromSkeleton(
+      skel_->maps.sm_ip_policy_endpoint_v1);
+  auto cg_ep = bpf::TypedMap<uint64_t, sm_policy_endpoint>::FromSkeleton(
+      skel_->maps.sm_cgroup_policy_endpoint_v1);
+  for (const absl::Status& s :
+       {svc.status(), be.status(), lut.status(), aff.status(), rnat.status(), conns.status(),
+        ip_id.status(), cg_id.status(), rows.status(), ip_ep.status(), cg_ep.status()}) {
     if (!s.ok()) return s;
   }
   maps_ = std::make_unique<DatapathMaps>(DatapathMaps{
@@ -152,6 +165,11 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
       .conns = *std::move(conns),
       .ip_identity = *std::move(ip_id),
       .cgroup_identity = *std::move(cg_id),
+      .policy_rows = *std::move(rows),
+      .ip_policy_endpoint = *std::move(ip_ep),
+      .cgroup_policy_endpoint = *std::move(cg_ep),
+      .policy_decisions_fd = bpf_map__fd(skel_->maps.sm_policy_decisions_v1),
+      .policy_denials_fd = bpf_map__fd(skel_->maps.sm_policy_denials_v1),
       .counters_fd = bpf_map__fd(skel_->maps.sm_counters_v1),
       .conn_stats_fd = bpf_map__fd(skel_->maps.sm_conn_stats_v1),
   });

@@ -50,6 +50,11 @@ struct DatapathMaps {
   bpf::TypedMap<sm_be_conn_key, uint64_t> conns;
   bpf::TypedMap<sm_ip_identity_key, sm_identity> ip_identity;
   bpf::TypedMap<uint64_t, sm_identity> cgroup_identity;
+  bpf::TypedMap<sm_policy_row_key, sm_policy_row> policy_rows;
+  bpf::TypedMap<sm_ip_identity_key, sm_policy_endpoint> ip_policy_endpoint;
+  bpf::TypedMap<uint64_t, sm_policy_endpoint> cgroup_policy_endpoint;
+  int policy_decisions_fd = -1;  // sm_policy_decisions_v1 (per-CPU hash, read by metrics)
+  int policy_denials_fd = -1;    // sm_policy_denials_v1 (ring buffer)
   int counters_fd = -1;
   int conn_stats_fd = -1;  // sm_conn_stats_v1 (per-CPU hash, read by metrics)
 };
@@ -140,6 +145,12 @@ inline constexpr char kIpIdentityMap[] = "sm_ip_identity_v1";
 inline constexpr char kCgroupIdentityMap[] = "sm_cgroup_identity_v1";
 inline constexpr char kSockPairsMap[] = "sm_sock_pairs_v1";
 inline constexpr char kConnStatsMap[] = "sm_conn_stats_v1";
+inline constexpr char kPolicyRowsMap[] = "sm_policy_rows_v1";
+inline constexpr char kIpPolicyEndpointMap[] = "sm_ip_policy_endpoint_v1";
+inline constexpr char kCgroupPolicyEndpointMap[] = "sm_cgroup_policy_endpoint_v1";
+inline constexpr char kPolicyDecisionsMap[] = "sm_policy_decisions_v1";
+inline constexpr char kFlowIdentityMap[] = "sm_flow_identity_v1";
+inline constexpr char kPolicyDenialsMap[] = "sm_policy_denials_v1";
 inline constexpr char kSockopsLink[] = "sm_sockops";
 
 }  // namespace sockmesh::agent

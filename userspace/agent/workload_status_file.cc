@@ -18,9 +18,12 @@ std::string WorkloadStatusPath(const std::string& run_dir, const std::string& in
   return absl::StrCat(run_dir, "/", instance, "/workloads.json");
 }
 
-absl::Status WriteWorkloadStatus(const std::string& path, const model::WorkloadState& state) {
+absl::Status WriteWorkloadStatus(const std::string& path, const model::WorkloadState& state,
+                                 const v1::CompiledPolicy& policy) {
   v1::Snapshot snapshot;
   model::AddWorkloads(state, snapshot);
+  *snapshot.mutable_policy()->mutable_policies() = policy.policies();
+  *snapshot.mutable_policy()->mutable_endpoints() = policy.endpoints();
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
@@ -51,7 +54,9 @@ absl::Status RemoveWorkloadStatus(const std::string& run_dir, const std::string&
   return absl::OkStatus();
 }
 
-absl::StatusOr<model::WorkloadState> ReadWorkloadStatus(const std::string& path) {
+namespace {
+
+absl::StatusOr<v1::Snapshot> ReadStatusSnapshot(const std::string& path) {
   std::ifstream in(path);
   if (!in) return sys::ErrnoToStatus(errno, path);
   std::stringstream text;
@@ -60,6 +65,21 @@ absl::StatusOr<model::WorkloadState> ReadWorkloadStatus(const std::string& path)
   if (auto s = google::protobuf::util::JsonStringToMessage(text.str(), &snapshot); !s.ok()) {
     return absl::DataLossError(absl::StrCat(path, ": ", s.ToString()));
   }
+  return snapshot;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::CompiledPolicy> ReadPolicyStatus(const std::string& path) {
+  absl::StatusOr<v1::Snapshot> snapshot = ReadStatusSnapshot(path);
+  if (!snapshot.ok()) return snapshot.status();
+  return snapshot->policy();
+}
+
+absl::StatusOr<model::WorkloadState> ReadWorkloadStatus(const std::string& path) {
+  absl::StatusOr<v1::Snapshot> read = ReadStatusSnapshot(path);
+  if (!read.ok()) return read.status();
+  const v1::Snapshot& snapshot = *read;
   absl::StatusOr<model::WorkloadState> state = model::WorkloadsFromSnapshot(snapshot);
   if (!state.ok()) return absl::DataLossError(absl::StrCat(path, ": ", state.status().message()));
   return state;

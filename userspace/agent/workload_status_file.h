@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "control_plane/model/workload_model.h"
+#include "sockmesh/v1/control_plane.pb.h"
 
 namespace sockmesh::agent {
 
@@ -18,11 +19,16 @@ namespace sockmesh::agent {
 inline constexpr char kDefaultRunDir[] = "/run/sockmesh";
 std::string WorkloadStatusPath(const std::string& run_dir, const std::string& instance);
 
-absl::Status WriteWorkloadStatus(const std::string& path, const model::WorkloadState& state);
+// `policy` adds the names of the applied authorization policy (its policies and endpoints; the
+// rows are left out) for `sockmeshctl monitor`.
+absl::Status WriteWorkloadStatus(const std::string& path, const model::WorkloadState& state,
+                                 const v1::CompiledPolicy& policy = v1::CompiledPolicy());
 // Removes the instance's file and directory (sockmesh-agent --cleanup); absent is fine.
 absl::Status RemoveWorkloadStatus(const std::string& run_dir, const std::string& instance);
 // NotFound when the agent has not written one (yet).
 absl::StatusOr<model::WorkloadState> ReadWorkloadStatus(const std::string& path);
+// The policy names the file holds (policies and endpoints); NotFound as above.
+absl::StatusOr<v1::CompiledPolicy> ReadPolicyStatus(const std::string& path);
 
 }  // namespace sockmesh::agent
 

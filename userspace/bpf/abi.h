@@ -47,6 +47,20 @@ static_assert(offsetof(sm_conn_stats_key, svc_id) == 8);
 static_assert(kAbiSafe<sm_hist> && sizeof(sm_hist) == 8 * (SM_HIST_BUCKETS + 1));
 static_assert(kAbiSafe<sm_conn_stats> && offsetof(sm_conn_stats, connect_us) == 64 &&
               offsetof(sm_conn_stats, request_us) == 64 + 2 * sizeof(sm_hist));
+static_assert(kAbiSafe<sm_policy_row_key> && sizeof(sm_policy_row_key) == 32);
+static_assert(offsetof(sm_policy_row_key, port) == 12 &&
+              offsetof(sm_policy_row_key, source_addr) == 16);
+static_assert(kAbiSafe<sm_policy_row> && sizeof(sm_policy_row) == 16);
+static_assert(kAbiSafe<sm_policy_endpoint> && sizeof(sm_policy_endpoint) == 12);
+static_assert(offsetof(sm_policy_endpoint, flags) == 8);
+static_assert(kAbiSafe<sm_policy_decision_key> && sizeof(sm_policy_decision_key) == 16);
+static_assert(offsetof(sm_policy_decision_key, verdict) == 12 &&
+              offsetof(sm_policy_decision_key, point) == 13);
+static_assert(kAbiSafe<sm_flow_key> && sizeof(sm_flow_key) == 40);
+static_assert(offsetof(sm_flow_key, sport) == 32 && offsetof(sm_flow_key, proto) == 36);
+static_assert(kAbiSafe<sm_policy_denial> && sizeof(sm_policy_denial) == 64);
+static_assert(offsetof(sm_policy_denial, source_identity) == 40 &&
+              offsetof(sm_policy_denial, sport) == 52 && offsetof(sm_policy_denial, point) == 59);
 
 // Value-initialised ABI structs compare by bytes: every byte is a field or explicit padding.
 template <typename T>
@@ -54,6 +68,15 @@ bool AbiEqual(const T& a, const T& b) {
   static_assert(kAbiSafe<T>);
   return std::memcmp(&a, &b, sizeof(T)) == 0;
 }
+
+// Orders ABI structs by bytes, for std::set / std::map of kernel keys.
+struct AbiLess {
+  template <typename T>
+  bool operator()(const T& a, const T& b) const {
+    static_assert(kAbiSafe<T>);
+    return std::memcmp(&a, &b, sizeof(T)) < 0;
+  }
+};
 
 }  // namespace sockmesh::bpf
 

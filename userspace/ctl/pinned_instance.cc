@@ -83,22 +83,23 @@ absl::StatusOr<PinnedIdentityMaps> OpenPinnedIdentityMaps(const std::string& bpf
   return PinnedIdentityMaps{.ips = *std::move(ips), .cgroups = *std::move(cgroups)};
 }
 
-absl::StatusOr<sys::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
-                                                 const std::string& instance) {
+absl::StatusOr<sys::UniqueFd> OpenPinnedMap(const std::string& bpffs_root,
+                                            const std::string& instance, const char* map) {
   if (absl::Status s = agent::ValidateInstanceName(instance); !s.ok()) return s;
-  std::string path = MapPinPath(bpffs_root, instance, agent::kCountersMap);
+  std::string path = MapPinPath(bpffs_root, instance, map);
   absl::StatusOr<sys::UniqueFd> fd = bpf::OpenPinned(path);
   if (!fd.ok()) return Explain(fd.status(), bpffs_root, instance, path);
   return fd;
 }
 
+absl::StatusOr<sys::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
+                                                 const std::string& instance) {
+  return OpenPinnedMap(bpffs_root, instance, agent::kCountersMap);
+}
+
 absl::StatusOr<sys::UniqueFd> OpenPinnedConnStats(const std::string& bpffs_root,
                                                   const std::string& instance) {
-  if (absl::Status s = agent::ValidateInstanceName(instance); !s.ok()) return s;
-  std::string path = MapPinPath(bpffs_root, instance, agent::kConnStatsMap);
-  absl::StatusOr<sys::UniqueFd> fd = bpf::OpenPinned(path);
-  if (!fd.ok()) return Explain(fd.status(), bpffs_root, instance, path);
-  return fd;
+  return OpenPinnedMap(bpffs_root, instance, agent::kConnStatsMap);
 }
 
 }  // namespace sockmesh::ctl

@@ -44,6 +44,9 @@ absl::StatusOr<PinnedServiceMaps> OpenPinnedServiceMaps(const std::string& bpffs
                                                         const std::string& instance);
 absl::StatusOr<PinnedIdentityMaps> OpenPinnedIdentityMaps(const std::string& bpffs_root,
                                                           const std::string& instance);
+// Any pinned map of the instance by name (agent::k*Map), with the same explanations.
+absl::StatusOr<sys::UniqueFd> OpenPinnedMap(const std::string& bpffs_root,
+                                            const std::string& instance, const char* map);
 absl::StatusOr<sys::UniqueFd> OpenPinnedCounters(const std::string& bpffs_root,
                                                  const std::string& instance);
 absl::StatusOr<sys::UniqueFd> OpenPinnedConnStats(const std::string& bpffs_root,

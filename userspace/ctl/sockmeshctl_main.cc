@@ -22,6 +22,7 @@
 #include "userspace/ctl/identity_dump.h"
 #include "userspace/ctl/manifest_validation.h"
 #include "userspace/ctl/pinned_instance.h"
+#include "userspace/ctl/policy_monitor.h"
 #include "userspace/ctl/service_dump.h"
 #include "userspace/ctl/top_view.h"
 
@@ -106,6 +107,27 @@ std::map<uint64_t, std::string> CgroupWorkloads(const std::string& cgroup_arg) {
   if (!cgroups.ok()) return out;
   for (const auto& c : *cgroups) out[c.cgroup_id] = c.workload.ToString();
   return out;
+}
+
+volatile std::sig_atomic_t g_stop_monitor = 0;
+
+int RunMonitor(const InstanceFlags& flags, const std::string& run_dir, int count,
+               double timeout_s) {
+  std::signal(SIGINT, [](int) { g_stop_monitor = 1; });
+  ctl::MonitorOptions options{
+      .bpffs = flags.bpffs,
+      .instance = flags.instance,
+      .run_dir = run_dir,
+      .count = count,
+      .timeout = timeout_s > 0 ? absl::Seconds(timeout_s) : absl::InfiniteDuration(),
+      .json = flags.output == "json",
+      .stop = [] { return g_stop_monitor != 0; }};
+  absl::StatusOr<int> printed = ctl::RunPolicyMonitor(options, [](const std::string& line) {
+    std::cout << line;
+    std::cout.flush();
+  });
+  if (!printed.ok()) return Fail(printed.status());
+  return 0;
 }
 
 int RunIdentities(const InstanceFlags& flags, const std::string& run_dir,
@@ -272,6 +294,27 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
 
+  InstanceFlags monitor_flags;
+  std::string monitor_run_dir = sockmesh::agent::kDefaultRunDir;
+  int monitor_count = 0;
+  double monitor_timeout = 0;
+  CLI::App* monitor =
+      app.add_subcommand("monitor", "Stream the authorization policy denials the kernel reports");
+  monitor->footer(
+      "Reads the sm_policy_denials_v1 ring buffer under <bpffs>/sockmesh/<instance>/maps/. One\n"
+      "line per denial: time, source (workload or principal, identity, address), destination\n"
+      "workload and address/protocol, the DENY policy or \"no ALLOW match\", and the side that\n"
+      "decided (client: connect()/sendmsg() failed with EPERM; destination: SYN or datagram\n"
+      "dropped). Names come from the agent's <run-dir>/<instance>/workloads.json. The buffer has\n"
+      "one reader: a backlog left while nobody watched is printed first.");
+  AddInstanceFlags(monitor, monitor_flags);
+  monitor->add_option("--run-dir", monitor_run_dir, "Where the agent writes its state")
+      ->capture_default_str();
+  monitor->add_option("--count", monitor_count, "Exit after N denials (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
+  monitor->add_option("--timeout", monitor_timeout, "Exit after this many seconds (0 = never)")
+      ->check(CLI::NonNegativeNumber);
+
   std::string validate_path;
   std::string validate_output = "text";
   CLI::App* validate = app.add_subcommand(
@@ -297,5 +340,8 @@ int main(int argc, char** argv) {
   if (*exec) return RunExec(cgroup, workload, command);
   if (*status) return RunStatus(status_address, status_output);
   if (*validate) return RunValidate(validate_path, validate_output);
+  if (*monitor) {
+    return RunMonitor(monitor_flags, monitor_run_dir, monitor_count, monitor_timeout);
+  }
   return kExitUsage;
 }

@@ -66,6 +66,11 @@ const std::vector<std::string>& DatapathEventNames() {
     n[SM_CNT_CONN_LIMIT] = "refused_connection_limit";
     n[SM_CNT_CONN_UNTRACKED] = "connection_untracked";
     n[SM_CNT_CONN_STATS_FULL] = "conn_stats_map_full";
+    n[SM_CNT_POLICY_DENIED_CLIENT] = "policy_denied_at_client";
+    n[SM_CNT_POLICY_DROPPED_DEST] = "policy_dropped_at_destination";
+    n[SM_CNT_POLICY_DECISIONS_FULL] = "policy_decisions_map_full";
+    n[SM_CNT_POLICY_EVENTS_LOST] = "policy_denial_events_lost";
+    n[SM_CNT_FLOW_IDENTITY_FAIL] = "flow_identity_update_failed";
     return n;
   }();
   return kNames;
@@ -75,6 +80,7 @@ struct AgentMetrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<DatapathCollector> datapath;
   std::shared_ptr<KernelMetricsCollector> kernel;
+  std::shared_ptr<PolicyMetricsCollector> policy;
   prometheus::Gauge* services = nullptr;
   prometheus::Gauge* programs = nullptr;
   prometheus::Gauge* manifest_files_in_error = nullptr;
@@ -196,6 +202,9 @@ std::string AgentMetrics::Render() const {
   if (impl_->kernel) {
     for (auto& f : impl_->kernel->Collect()) families.push_back(std::move(f));
   }
+  if (impl_->policy) {
+    for (auto& f : impl_->policy->Collect()) families.push_back(std::move(f));
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 
@@ -203,6 +212,11 @@ void AgentMetrics::AddKernelMetrics(ConnStatsReader conn_stats, MapFillReader ma
   impl_->kernel =
       std::make_shared<KernelMetricsCollector>(std::move(conn_stats), std::move(map_fill));
   if (impl_->server) impl_->server->AddCollectable(impl_->kernel);
+}
+
+void AgentMetrics::AddPolicyMetrics(PolicyDecisionReader decisions) {
+  impl_->policy = std::make_shared<PolicyMetricsCollector>(std::move(decisions));
+  if (impl_->server) impl_->server->AddCollectable(impl_->policy);
 }
 
 void AgentMetrics::SetServices(size_t n) { impl_->services->Set(static_cast<double>(n)); }

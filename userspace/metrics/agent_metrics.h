@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "userspace/metrics/kernel_metrics.h"
 #include "userspace/metrics/metrics_server.h"
+#include "userspace/metrics/policy_metrics.h"
 
 namespace prometheus {
 class Counter;
@@ -47,6 +48,9 @@ class AgentMetrics {
 
   // Adds the kernel's connection and request metrics and the map fill ratios, read at scrape time.
   void AddKernelMetrics(ConnStatsReader conn_stats, MapFillReader map_fill);
+
+  // Adds sockmesh_policy_decisions_total, read at scrape time.
+  void AddPolicyMetrics(PolicyDecisionReader decisions);
 
   void SetServices(size_t n);
   void SetProgramsAttached(size_t n);

@@ -192,6 +192,77 @@ struct sm_conn_stats {
   struct sm_hist request_us; /* first request byte sent to first response byte received */
 };
 
+/* Key of sm_policy_rows_v1 (LPM trie): a row of one policy set. LPM compares bytes in order, so
+ * the exact part (set, identity, port) comes first and the source prefix last; prefixlen counts
+ * bits from policy_set_id on (SM_POLICY_ROW_FIXED_BITS without a source prefix). Lookups use
+ * SM_POLICY_ROW_KEY_BITS and the connection's source address. */
+struct sm_policy_row_key {
+  __u32 prefixlen;       /* LPM prefix length in bits, host order */
+  __u32 policy_set_id;   /* the agent's kernel set id (not the proto's), host order */
+  __u32 source_identity; /* host order; SM_POLICY_ANY_SOURCE = any, 0 = world */
+  __be16 port;           /* destination port, network order; 0 = any port */
+  __u8 pad[2];
+  __be32 source_addr[4]; /* network order; IPv4 as ::ffff:a.b.c.d */
+};
+
+/* Value of sm_policy_rows_v1: the lowest id of each action's policies matching the row, 0 = none
+ * (PolicyRow.{deny,allow,audit}_policy_id). */
+struct sm_policy_row {
+  __u32 deny_policy_id;
+  __u32 allow_policy_id;
+  __u32 audit_policy_id;
+  __u32 pad;
+};
+
+/* Value of sm_ip_policy_endpoint_v1 (key sm_ip_identity_key) and sm_cgroup_policy_endpoint_v1
+ * (key __u64 cgroup id): a workload that policies select. */
+struct sm_policy_endpoint {
+  __u32 endpoint_id;   /* PolicyEndpoint.endpoint_id, host order, >= 1 */
+  __u32 policy_set_id; /* kernel set id of its rows in sm_policy_rows_v1 */
+  __u32 flags;         /* SM_POLICY_F_* */
+};
+
+/* Key of sm_policy_decisions_v1 (per-CPU hash, value __u64 count): one kind of decision. */
+struct sm_policy_decision_key {
+  __u32 endpoint_id;     /* destination */
+  __u32 source_identity; /* 0 = world */
+  __u32 policy_id;       /* the deciding (or auditing) policy; 0 = none */
+  __u8 verdict;          /* SM_POLICY_ALLOW .. SM_POLICY_AUDIT */
+  __u8 point;            /* SM_POLICY_AT_CLIENT / SM_POLICY_AT_DESTINATION */
+  __u8 pad[2];
+};
+
+/* Key of sm_flow_identity_v1 (LRU, value struct sm_identity): a connection or UDP flow as its
+ * packets carry it, written by the client's egress so that the destination's ingress on the same
+ * node knows the local client's identity. IPv4 in addr[0]. */
+struct sm_flow_key {
+  __be32 saddr[4]; /* network order */
+  __be32 daddr[4]; /* network order */
+  __be16 sport;    /* network order */
+  __be16 dport;    /* network order */
+  __u8 proto;      /* IPPROTO_TCP / IPPROTO_UDP */
+  __u8 family;     /* SM_FAMILY_V4 / SM_FAMILY_V6 */
+  __u8 pad[2];
+};
+
+/* A denial, sent through the sm_policy_denials_v1 ring buffer (sockmeshctl monitor). IPv4 in
+ * addr[0]. The client side of a connect() has no source address yet: zero. */
+struct sm_policy_denial {
+  __u64 time_ns;         /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+  __be32 saddr[4];       /* network order */
+  __be32 daddr[4];       /* network order */
+  __u32 source_identity; /* 0 = world */
+  __u32 endpoint_id;
+  __u32 policy_id; /* the DENY policy; 0 = no ALLOW policy matched */
+  __be16 sport;    /* network order */
+  __be16 dport;    /* network order */
+  __u8 proto;      /* IPPROTO_TCP / IPPROTO_UDP */
+  __u8 family;     /* SM_FAMILY_V4 / SM_FAMILY_V6 */
+  __u8 verdict;    /* SM_POLICY_DENY / SM_POLICY_DENY_NO_MATCH */
+  __u8 point;      /* SM_POLICY_AT_* */
+  __u8 pad[4];
+};
+
 SM_STATIC_ASSERT(sizeof(struct sm_svc_key) == 20, "sm_svc_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_svc) == 24, "sm_svc layout");
 SM_STATIC_ASSERT(sizeof(struct sm_lut_key) == 12, "sm_lut_key layout");
@@ -210,5 +281,11 @@ SM_STATIC_ASSERT(sizeof(struct sm_conn_stats_key) == 16, "sm_conn_stats_key layo
 SM_STATIC_ASSERT(sizeof(struct sm_hist) == 8 * (SM_HIST_BUCKETS + 1), "sm_hist layout");
 SM_STATIC_ASSERT(sizeof(struct sm_conn_stats) == 64 + 3 * sizeof(struct sm_hist),
                  "sm_conn_stats layout");
+SM_STATIC_ASSERT(sizeof(struct sm_policy_row_key) == 32, "sm_policy_row_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_policy_row) == 16, "sm_policy_row layout");
+SM_STATIC_ASSERT(sizeof(struct sm_policy_endpoint) == 12, "sm_policy_endpoint layout");
+SM_STATIC_ASSERT(sizeof(struct sm_policy_decision_key) == 16, "sm_policy_decision_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_flow_key) == 40, "sm_flow_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_policy_denial) == 64, "sm_policy_denial layout");
 
 #endif /* SOCKMESH_ABI_H_ */

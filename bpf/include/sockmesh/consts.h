@@ -42,6 +42,38 @@
 /* sm_identity.flags */
 #define SM_IDENTITY_F_LOCAL 1 /* the workload runs on this node */
 
+/* Authorization policy (lib/policy.h). Rows hold every policy set twice for a moment while the
+ * agent swaps a new compiled policy in, so size them for twice the largest policy. */
+#define SM_MAX_POLICY_ROWS 65536
+#define SM_MAX_POLICY_ENDPOINT_IPS 65536
+#define SM_MAX_POLICY_ENDPOINT_CGROUPS 16384
+/* (endpoint, source identity, policy, verdict, enforcement point) tuples counted. */
+#define SM_MAX_POLICY_DECISIONS 16384
+/* Connections and UDP flows of local workloads in flight between the client's egress and the
+ * destination's ingress (an LRU: old flows leave by eviction). */
+#define SM_MAX_FLOW_IDENTITIES 65536
+#define SM_POLICY_DENIALS_BYTES (256 * 1024) /* ring buffer of denial events, a power of two */
+/* sm_policy_row_key.source_identity / .port wildcards (PolicyRow in the proto). */
+#define SM_POLICY_ANY_SOURCE 0xFFFFFFFFu
+#define SM_POLICY_ANY_PORT 0
+/* sm_policy_row_key.prefixlen of a row without source prefix: set id, identity, port and pad. A
+ * row with a source prefix of N bits (IPv4 as ::ffff:a.b.c.d, so N + 96 for IPv4) adds N. */
+#define SM_POLICY_ROW_FIXED_BITS 96
+#define SM_POLICY_ROW_KEY_BITS (SM_POLICY_ROW_FIXED_BITS + 128)
+/* sm_policy_endpoint.flags */
+#define SM_POLICY_F_HAS_ALLOW 1 /* an ALLOW policy selects it: no matching row = deny */
+/* Some row has a source prefix: connect() cannot know the source address, the destination decides
+ */
+#define SM_POLICY_F_SOURCE_ADDRESS_DEPENDENT 2
+/* sm_policy_decision_key.verdict (policy_id 0 with ALLOW: no ALLOW policy selects the endpoint) */
+#define SM_POLICY_ALLOW 1
+#define SM_POLICY_DENY 2          /* a DENY policy matched: policy_id is it */
+#define SM_POLICY_DENY_NO_MATCH 3 /* ALLOW policies select the endpoint, none matched */
+#define SM_POLICY_AUDIT 4         /* an AUDIT policy matched (counted besides the verdict) */
+/* sm_policy_decision_key.point: which side decided */
+#define SM_POLICY_AT_CLIENT 1      /* connect()/sendmsg() of a local client */
+#define SM_POLICY_AT_DESTINATION 2 /* ingress of a local workload's socket */
+
 /* (source cgroup, service) pairs in sm_conn_stats_v1. Each entry is a per-CPU sm_conn_stats. */
 #define SM_MAX_CONN_STATS 4096
 
@@ -74,6 +106,12 @@
 #define SM_CNT_CONN_LIMIT 14      /* every backend at its connection limit: refused */
 #define SM_CNT_CONN_UNTRACKED 15  /* sm_be_conns_v1 or socket storage full: connect not counted */
 #define SM_CNT_CONN_STATS_FULL 16 /* sm_conn_stats_v1 full: a connection's metrics were dropped */
-#define SM_CNT_MAX 17
+/* Authorization policy (lib/policy.h). */
+#define SM_CNT_POLICY_DENIED_CLIENT 17  /* connect()/sendmsg() refused (EPERM) by policy */
+#define SM_CNT_POLICY_DROPPED_DEST 18   /* SYN or UDP datagram dropped at the destination */
+#define SM_CNT_POLICY_DECISIONS_FULL 19 /* sm_policy_decisions_v1 full: a decision not counted */
+#define SM_CNT_POLICY_EVENTS_LOST 20    /* sm_policy_denials_v1 full: a denial event lost */
+#define SM_CNT_FLOW_IDENTITY_FAIL 21    /* sm_flow_identity_v1 update failed */
+#define SM_CNT_MAX 22
 
 #endif /* SOCKMESH_CONSTS_H_ */
