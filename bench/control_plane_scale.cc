@@ -513,6 +513,8 @@ int Main(int argc, char** argv) {
     return 2;
   }
   RaiseFdLimit();
+  // As sockmesh-control does (control_main.cc says why); the forked processes inherit it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   int failures = 0;
   for (int n : o.agent_counts) {
     pid_t cp = fork();
