@@ -5,10 +5,11 @@
 //    ControlMetrics) on 127.0.0.1:0, fed a generated model of --services services with
 //    --endpoints-per-service endpoints each through VersionedState::Update, the path every source
 //    publishes through;
-//  - N simulated agents in one second process: each is the agent's own ControlPlaneClient (own
-//    gRPC channel and connection, Hello, snapshot, deltas applied to its copy of the model with the
-//    agent's decoding, ACK per version) with an apply function that accepts every version instead
-//    of writing kernel maps.
+//  - N simulated agents in one second process, each on its own gRPC channel and connection:
+//    Hello, snapshot, deltas decoded and applied to its copy of the model with the agent's
+//    decoding, ACK per version; nothing is written to kernel maps. By default each is a
+//    SimulatedAgent on gRPC's callback API (simulated_agent.h says why); --agent-client=blocking
+//    runs the agent's own ControlPlaneClient instead, two threads per agent.
 // The control plane process measures its own memory and CPU; the agents report, per version, the
 // CLOCK_MONOTONIC time at which the last of them ACKed it (just before the ACK is written).
 #include <grpcpp/grpcpp.h>
@@ -38,6 +39,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "bench/simulated_agent.h"
 #include "control_plane/model/proto_conversion.h"
 #include "control_plane/server/control_metrics.h"
 #include "control_plane/server/control_plane_service.h"
@@ -56,6 +58,7 @@ struct Options {
   int gap_ms = 50;
   int burst = 20;
   int timeout_s = 600;
+  bool blocking_agents = false;  // the agent's ControlPlaneClient instead of SimulatedAgent
 };
 
 int64_t ThreadCpuNs() {
@@ -220,24 +223,31 @@ class AckTracker {
   std::map<uint64_t, Entry> by_version_ ABSL_GUARDED_BY(mu_);
 };
 
-int RunAgents(int n, int in_fd, int out_fd) {
+int RunAgents(const Options& o, int n, int in_fd, int out_fd) {
   log::SetMinLevel(log::Level::kError);
   LineReader in(in_fd);
   std::string line;
   if (!in.Next(line)) return 1;  // the server's address
   const std::string address = line;
   AckTracker tracker(n, out_fd);
+  auto on_answer = [&tracker](uint64_t v, bool acked) { tracker.Record(v, acked); };
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<agent::ControlPlaneClient>> clients;
   std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<SimulatedAgent>> agents;
   WriteLine(out_fd, absl::StrCat("start ", NowNs()));
   for (int i = 0; i < n; ++i) {
+    std::string name = absl::StrFormat("sim-%04d", i);
+    if (!o.blocking_agents) {
+      agents.push_back(std::make_unique<SimulatedAgent>(address, name, on_answer));
+      agents.back()->Start();
+      continue;
+    }
     clients.push_back(std::make_unique<agent::ControlPlaneClient>(
-        agent::ControlPlaneClientOptions{
-            .address = address,
-            .node_name = absl::StrFormat("sim-%04d", i),
-            .agent_version = "bench",
-            .on_answer = [&tracker](uint64_t v, bool acked) { tracker.Record(v, acked); }},
+        agent::ControlPlaneClientOptions{.address = address,
+                                         .node_name = name,
+                                         .agent_version = "bench",
+                                         .on_answer = on_answer},
         [](const model::DesiredState&, const v1::CompiledPolicy&) { return absl::OkStatus(); }));
     threads.emplace_back([c = clients.back().get(), &stop] { c->Run(stop); });
   }
@@ -255,6 +265,7 @@ int RunAgents(int n, int in_fd, int out_fd) {
   }
   stop = true;
   for (std::thread& t : threads) t.join();
+  for (std::unique_ptr<SimulatedAgent>& a : agents) a->Stop();
   return 0;
 }
 
@@ -312,7 +323,7 @@ int RunControlPlane(const Options& o, int n) {
   if (agents == 0) {
     close(to_agents[1]);
     close(from_agents[0]);
-    _exit(RunAgents(n, to_agents[0], from_agents[1]));
+    _exit(RunAgents(o, n, to_agents[0], from_agents[1]));
   }
   close(to_agents[0]);
   close(from_agents[1]);
@@ -439,11 +450,13 @@ int RunControlPlane(const Options& o, int n) {
       static_cast<double>(burst_acks) / n);
   std::fflush(stdout);
 
+  // The agents close their streams first: a stream the server ends is one a simulated agent
+  // reopens (and reports), as a real agent reconnects.
   WriteLine(to_agents[1], "quit");
-  service.Shutdown();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   int status = 0;
   waitpid(agents, &status, 0);
+  service.Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
@@ -457,8 +470,9 @@ void RaiseFdLimit() {
 
 int Main(int argc, char** argv) {
   CLI::App app{
-      "sockmesh-control-plane-scale: N simulated agents (the agent's ControlPlaneClient, one gRPC\n"
-      "channel each, in one process) follow a control plane (the real server library, in another\n"
+      "sockmesh-control-plane-scale: N simulated agents (one gRPC channel each, in one process,\n"
+      "decoding with the agent's code) follow a control plane (the real server library, in "
+      "another\n"
       "process) serving a generated model; reports the control plane's memory and CPU, the time\n"
       "for the snapshot to reach all agents, and the time from one endpoint change to all agents\n"
       "having ACKed it. Loopback only (127.0.0.1, port chosen by the kernel); needs no root."};
@@ -475,9 +489,16 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--burst", o.burst, "Changes published back to back at the end (coalescing)")
       ->capture_default_str();
+  std::string agent_client = "callback";
+  app.add_option("--agent-client", agent_client,
+                 "callback: simulated agents on gRPC's callback API (few threads in all); "
+                 "blocking: the agent's own ControlPlaneClient (two threads per agent)")
+      ->check(CLI::IsMember({"callback", "blocking"}))
+      ->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "Seconds one agent count may take before it is killed")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  o.blocking_agents = agent_client == "blocking";
   o.agent_counts.clear();
   for (absl::string_view c : absl::StrSplit(counts, ',')) {
     int v = 0;
@@ -492,6 +513,8 @@ int Main(int argc, char** argv) {
     return 2;
   }
   RaiseFdLimit();
+  // As sockmesh-control does (control_main.cc says why); the forked processes inherit it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   int failures = 0;
   for (int n : o.agent_counts) {
     pid_t cp = fork();

@@ -19,8 +19,8 @@ AgentSession::AgentSession(std::string node_name, std::string agent_version, abs
 
 std::shared_ptr<const v1::ServerMessage> AgentSession::Next(const StateVersion& current,
                                                             absl::Time /*now*/) {
-  if (in_flight_.has_value() || current.version == status_.last_sent_version()) return nullptr;
-  std::shared_ptr<const v1::ServerMessage> msg = acked_.state == nullptr
+  if (!HasNext(current)) return nullptr;
+  std::shared_ptr<const v1::ServerMessage> msg = NextIsSnapshot()
                                                      ? current.messages->Snapshot(current)
                                                      : current.messages->Delta(acked_, current);
   in_flight_ = InFlight{.sent = current};

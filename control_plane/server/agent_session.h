@@ -37,6 +37,13 @@ class AgentSession {
   absl::StatusOr<absl::Duration> OnAck(uint64_t version, absl::Time now);
   absl::StatusOr<absl::Duration> OnNack(uint64_t version, std::string error, absl::Time now);
 
+  // Whether Next(current) would return a message, and whether that message is a full snapshot
+  // (nothing ACKed yet on this stream), without building it.
+  bool HasNext(const StateVersion& current) const {
+    return !in_flight_.has_value() && current.version != status_.last_sent_version();
+  }
+  bool NextIsSnapshot() const { return acked_.state == nullptr; }
+
   void Touch(absl::Time now) { status_.set_last_contact_unix_ms(absl::ToUnixMillis(now)); }
 
   uint64_t acked_version() const { return status_.last_acked_version(); }

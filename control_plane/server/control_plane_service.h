@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The sockmesh.v1.ControlPlane gRPC service: one Stream per agent pushing versions of the desired
 // state (see agent_session.h for the rules), and ListAgents for `sockmeshctl status`.
+//
+// Streams use gRPC's callback API, so an agent costs no thread: one fan-out thread waits for new
+// versions and starts a write on every stream that is ready for it; answers (ACK/NACK) arrive as
+// read completions on gRPC's own threads, which also start the next write. Stream is a raw
+// (ByteBuffer) method so that every stream writes the same serialized bytes of a version's message
+// (serialized_messages.h) instead of serializing it once per agent.
 #ifndef SOCKMESH_CONTROL_PLANE_SERVER_CONTROL_PLANE_SERVICE_H_
 #define SOCKMESH_CONTROL_PLANE_SERVER_CONTROL_PLANE_SERVICE_H_
 
@@ -8,16 +14,22 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "control_plane/server/agent_session.h"
 #include "control_plane/server/control_metrics.h"
+#include "control_plane/server/serialized_messages.h"
+#include "control_plane/server/snapshot_slots.h"
 #include "control_plane/server/versioned_state.h"
 #include "sockmesh/v1/control_plane.grpc.pb.h"
 
 namespace sockmesh::cp {
 
-class ControlPlaneService final : public v1::ControlPlane::Service {
+using ControlPlaneCallbackBase = v1::ControlPlane::WithRawCallbackMethod_Stream<
+    v1::ControlPlane::WithCallbackMethod_ListAgents<v1::ControlPlane::Service>>;
+
+class ControlPlaneService final : public ControlPlaneCallbackBase {
  public:
   // Neither is owned; both must outlive the service. `metrics` may be null.
   // `max_concurrent_snapshots` bounds how many full snapshots are on their way at once, from the
@@ -25,37 +37,46 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
   // times that while an agent parses it, and a thousand agents reconnecting together (a control
   // plane restart) would otherwise all get theirs at once, on the server and on shared hosts.
   ControlPlaneService(const VersionedState* state, ControlMetrics* metrics,
-                      int max_concurrent_snapshots = 16)
-      : state_(state), metrics_(metrics), snapshot_slots_(max_concurrent_snapshots) {}
+                      int max_concurrent_snapshots = 16);
+  // Stops the fan-out thread. The gRPC server must have been shut down first (its streams end
+  // before its Shutdown returns).
+  ~ControlPlaneService() override;
 
-  grpc::Status Stream(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::ServerMessage, v1::AgentMessage>* stream) override;
-  grpc::Status ListAgents(grpc::ServerContext* context, const v1::ListAgentsRequest* request,
-                          v1::ListAgentsResponse* response) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context,
+                                       const v1::ListAgentsRequest* request,
+                                       v1::ListAgentsResponse* response) override;
 
-  // Makes every open Stream return promptly (call before grpc::Server::Shutdown, whose deadline
-  // would otherwise be spent waiting for streams that never end by themselves).
+  // What ListAgents answers: the current version and every agent with an open stream.
+  v1::ListAgentsResponse Agents();
+
+  // Ends every open stream now, and refuses new ones (call before grpc::Server::Shutdown, whose
+  // deadline would otherwise be spent waiting for streams that never end by themselves).
   void Shutdown();
 
  private:
-  struct StreamState;
+  class AgentStream;
 
-  void HandleAnswer(StreamState& s, const v1::AgentMessage& msg);
-  // Waits for a free snapshot slot; false if the stream or the service ends first.
-  bool AcquireSnapshotSlot(grpc::ServerContext* context);
+  // The stream's id, or 0 when shutting down.
+  uint64_t Register(const std::shared_ptr<AgentStream>& stream);
+  void Unregister(uint64_t id);
+  std::vector<std::shared_ptr<AgentStream>> OpenStreams();
+  // Offers every new version to every stream.
+  void FanOut();
+  // Gives a snapshot slot back, or hands it to the next stream waiting for one.
   void ReleaseSnapshotSlot();
 
   const VersionedState* state_;
   ControlMetrics* metrics_;
+  SerializedMessages serialized_;
+  SnapshotSlots<AgentStream> snapshot_slots_;
   absl::Mutex mu_;
-  std::map<uint64_t, std::shared_ptr<StreamState>> streams_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::shared_ptr<AgentStream>> streams_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stopping_{false};
-  absl::Mutex snapshot_mu_;
-  absl::CondVar snapshot_slot_freed_;  // a CondVar, not Await: see versioned_state.h
-  int snapshot_slots_ ABSL_GUARDED_BY(snapshot_mu_);
+  std::thread fan_out_;
 };
 
 }  // namespace sockmesh::cp

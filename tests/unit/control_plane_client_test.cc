@@ -79,10 +79,7 @@ class ClientServerTest : public ::testing::Test {
   v1::AgentStatus WaitForAgent(std::function<bool(const v1::AgentStatus&)> pred) {
     v1::AgentStatus last;
     for (int i = 0; i < 200; ++i) {
-      grpc::ServerContext ctx;
-      v1::ListAgentsRequest req;
-      v1::ListAgentsResponse resp;
-      (void)service_.ListAgents(&ctx, &req, &resp);
+      v1::ListAgentsResponse resp = service_.Agents();
       if (resp.agents_size() == 1) {
         last = resp.agents(0);
         if (pred(last)) return last;
