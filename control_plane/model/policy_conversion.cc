@@ -181,6 +181,49 @@ absl::StatusOr<CompiledPolicy> FromProto(const v1::CompiledPolicy& policy) {
   return out;
 }
 
+v1::PolicyStatus ToProto(const PolicyStatus& status) {
+  v1::PolicyStatus out;
+  out.set_namespace_(status.namespace_name);
+  out.set_name(status.name);
+  out.set_action(ActionToProto(status.action));
+  out.set_source(status.source);
+  for (const PolicyCondition& c : status.conditions) {
+    v1::PolicyCondition* condition = out.add_conditions();
+    condition->set_type(c.type);
+    condition->set_status(c.status ? "True" : "False");
+    condition->set_reason(c.reason);
+    condition->set_message(c.message);
+    condition->set_observed_generation(c.observed_generation);
+  }
+  for (const WorkloadKey& w : status.selected_workloads) {
+    v1::WorkloadRef* ref = out.add_selected_workloads();
+    ref->set_namespace_(w.namespace_name);
+    ref->set_name(w.name);
+  }
+  return out;
+}
+
+PolicyStatus FromProto(const v1::PolicyStatus& status) {
+  PolicyStatus out;
+  out.namespace_name = status.namespace_();
+  out.name = status.name();
+  out.action = status.action() == v1::POLICY_ACTION_DENY    ? PolicyAction::kDeny
+               : status.action() == v1::POLICY_ACTION_AUDIT ? PolicyAction::kAudit
+                                                            : PolicyAction::kAllow;
+  out.source = status.source();
+  for (const v1::PolicyCondition& c : status.conditions()) {
+    out.conditions.push_back(PolicyCondition{.type = c.type(),
+                                             .status = c.status() == "True",
+                                             .reason = c.reason(),
+                                             .message = c.message(),
+                                             .observed_generation = c.observed_generation()});
+  }
+  for (const v1::WorkloadRef& w : status.selected_workloads()) {
+    out.selected_workloads.push_back(WorkloadKey{w.namespace_(), w.name()});
+  }
+  return out;
+}
+
 void AddPolicyDelta(const CompiledPolicy& base, const CompiledPolicy& target, v1::Delta& out) {
   if (!(base == target)) *out.mutable_policy() = ToProto(target);
 }

@@ -17,6 +17,11 @@ v1::CompiledPolicy ToProto(const CompiledPolicy& policy);
 // addresses of 4 or 16 bytes. InvalidArgument names the entry and field.
 absl::StatusOr<CompiledPolicy> FromProto(const v1::CompiledPolicy& policy);
 
+// Policy statuses for ListPolicies; FromProto accepts what ToProto writes (unknown actions become
+// ALLOW, "True" is the only true status).
+v1::PolicyStatus ToProto(const PolicyStatus& status);
+PolicyStatus FromProto(const v1::PolicyStatus& status);
+
 // Sets out.policy to `target` when it differs from `base`.
 void AddPolicyDelta(const CompiledPolicy& base, const CompiledPolicy& target, v1::Delta& out);
 

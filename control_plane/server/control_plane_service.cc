@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "control_plane/model/policy_conversion.h"
 #include "userspace/log/log.h"
 
 namespace sockmesh::cp {
@@ -180,6 +181,17 @@ grpc::Status ControlPlaneService::ListAgents(grpc::ServerContext* context,
   for (const auto& [id, s] : streams_) {
     absl::MutexLock stream_lock(&s->mu);
     *response->add_agents() = s->session.status();
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlPlaneService::ListPolicies(grpc::ServerContext* context,
+                                               const v1::ListPoliciesRequest* request,
+                                               v1::ListPoliciesResponse* response) {
+  const StateVersion current = state_->Current();
+  response->set_current_version(current.version);
+  for (const model::PolicyStatus& status : current.state->policy_status) {
+    *response->add_policies() = model::ToProto(status);
   }
   return grpc::Status::OK;
 }

@@ -33,6 +33,9 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
       grpc::ServerReaderWriter<v1::ServerMessage, v1::AgentMessage>* stream) override;
   grpc::Status ListAgents(grpc::ServerContext* context, const v1::ListAgentsRequest* request,
                           v1::ListAgentsResponse* response) override;
+  // Every AuthorizationPolicy of the current version with its status conditions.
+  grpc::Status ListPolicies(grpc::ServerContext* context, const v1::ListPoliciesRequest* request,
+                            v1::ListPoliciesResponse* response) override;
 
   // Makes every open Stream return promptly (call before grpc::Server::Shutdown, whose deadline
   // would otherwise be spent waiting for streams that never end by themselves).
