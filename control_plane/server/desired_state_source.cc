@@ -137,6 +137,10 @@ void KubernetesApiSource::WaitAndPublish(absl::Duration timeout, VersionedState&
     }
     last_errors_ = snapshot.errors;
   }
+  for (const std::string& error : source_->WritePolicyStatus(snapshot.state.policy_status)) {
+    metrics.RecordSourceError();
+    log::Warn("kubernetes", "policy status: ", error);
+  }
   Publish(std::move(snapshot.state), state, metrics);
 }
 

@@ -25,6 +25,7 @@
 #include "control_plane/sources/kubernetes/kube_client.h"
 #include "control_plane/sources/kubernetes/list_watch.h"
 #include "control_plane/sources/kubernetes/object_cache.h"
+#include "control_plane/sources/kubernetes/policy_status_writer.h"
 
 namespace sockmesh::sources::kubernetes {
 
@@ -49,11 +50,18 @@ class KubernetesSource {
   // Per kind: resourceVersion, counters and the last error, for logs and metrics.
   std::map<ObjectKind, ListWatchStats> stats() const;
 
+  // Writes the status conditions of the AuthorizationPolicies that changed (see
+  // policy_status_writer.h); returns the failed writes. Call from one thread.
+  std::vector<std::string> WritePolicyStatus(const std::vector<model::PolicyStatus>& statuses) {
+    return status_writer_.Write(statuses);
+  }
+
  private:
   explicit KubernetesSource(KubeClient client) : client_(std::move(client)) {}
 
   KubeClient client_;
   ObjectCache cache_;
+  PolicyStatusWriter status_writer_{&client_};
   std::vector<std::unique_ptr<ListWatcher>> watchers_;
   absl::Notification stop_;
   std::vector<std::thread> threads_;  // last: joined before the members they use are destroyed
