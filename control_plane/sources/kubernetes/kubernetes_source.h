@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The Kubernetes API as a source of desired state: list+watch of Services, EndpointSlices, Pods
-// and Namespaces (all namespaces) into one ObjectCache, each kind on its own thread.
+// The Kubernetes API as a source of desired state: list+watch of Services, EndpointSlices, Pods,
+// Namespaces and AuthorizationPolicies (all namespaces) into one ObjectCache, each kind on its own
+// thread; policy status conditions are written back (WritePolicyStatus).
 //
 // Usage (what the control-plane server is expected to do):
 //   auto config = InClusterConfig();  // or ExplicitConfig(server, token_file, ca_file)
