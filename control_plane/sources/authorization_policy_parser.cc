@@ -244,10 +244,12 @@ std::optional<Refusal> ParseRule(const YAML::Node& node, absl::string_view path,
   static const FieldRules kToRules{.supported = {"operation"}, .refused = {}};
   auto from = [](const YAML::Node& n, const std::string& p, model::PolicySource& s) {
     if (auto r = CheckFields(n, p, kFromRules)) return r;
+    if (Absent(Child(n, "source"))) return std::optional<Refusal>();  // any source
     return ParseSource(Child(n, "source"), absl::StrCat(p, ".source"), s);
   };
   auto to = [](const YAML::Node& n, const std::string& p, model::PolicyOperation& op) {
     if (auto r = CheckFields(n, p, kToRules)) return r;
+    if (Absent(Child(n, "operation"))) return std::optional<Refusal>();  // any port
     return ParseOperation(Child(n, "operation"), absl::StrCat(p, ".operation"), op);
   };
   if (auto r = EachEntry(node, "from", path, out.from, from)) return r;

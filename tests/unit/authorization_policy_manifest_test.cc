@@ -93,6 +93,15 @@ TEST(AuthorizationPolicyParse, EmptySpecAndDefaults) {
   EXPECT_TRUE(m.policy->rules.empty());
 }
 
+TEST(AuthorizationPolicyParse, EntriesWithoutSourceOrOperationMatchAny) {
+  const AuthorizationPolicyManifest m =
+      ParseOne(Policy("  rules:\n  - from: [{}]\n    to: [{}]\n"));
+  ASSERT_TRUE(m.policy.has_value()) << m.reject_message;
+  ASSERT_EQ(m.policy->rules.size(), 1u);
+  EXPECT_EQ(m.policy->rules[0].from, std::vector<model::PolicySource>(1));
+  EXPECT_EQ(m.policy->rules[0].to, std::vector<model::PolicyOperation>(1));
+}
+
 struct Refused {
   std::string name;
   std::string spec;

@@ -1,13 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "userspace/ctl/policy_status_view.h"
 
-#include <grpcpp/grpcpp.h>
-
-#include <chrono>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "sockmesh/v1/control_plane.grpc.pb.h"
+#include "userspace/ctl/control_plane_call.h"
 #include "userspace/ctl/text_table.h"
 
 namespace sockmesh::ctl {
@@ -47,20 +43,10 @@ std::string Workloads(const model::PolicyStatus& p) {
 
 absl::StatusOr<v1::ListPoliciesResponse> FetchPolicies(const std::string& address,
                                                        absl::Duration timeout) {
-  auto stub =
-      v1::ControlPlane::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
-  v1::ListPoliciesResponse response;
-  grpc::Status s = stub->ListPolicies(&context, v1::ListPoliciesRequest(), &response);
-  if (!s.ok()) {
-    auto code = s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-                    ? absl::StatusCode::kDeadlineExceeded
-                    : absl::StatusCode::kUnavailable;
-    return absl::Status(code, absl::StrCat("control plane at ", address, ": ", s.error_message()));
-  }
-  return response;
+  return CallControlPlane<v1::ListPoliciesResponse>(
+      address, timeout, [](auto& stub, grpc::ClientContext& context, auto& response) {
+        return stub.ListPolicies(&context, v1::ListPoliciesRequest(), &response);
+      });
 }
 
 std::string FormatPolicyTable(const std::vector<model::PolicyStatus>& policies) {
