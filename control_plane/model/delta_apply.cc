@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control_plane/model/delta_apply.h"
 
+#include "control_plane/model/policy_conversion.h"
 #include "control_plane/model/proto_conversion.h"
 #include "control_plane/model/workload_conversion.h"
 
@@ -45,6 +46,11 @@ absl::StatusOr<DecodedDelta> DecodeDelta(const v1::Delta& delta, const DesiredSt
     if (absl::Status s = ApplyWorkloadDelta(delta, workloads); !s.ok()) return s;
     out.workloads = std::move(workloads);
   }
+  if (delta.has_policy()) {
+    absl::StatusOr<CompiledPolicy> policy = FromProto(delta.policy());
+    if (!policy.ok()) return policy.status();
+    out.policy = *std::move(policy);
+  }
   return out;
 }
 
@@ -61,6 +67,10 @@ DeltaUndo ApplyDecodedDelta(DecodedDelta delta, DesiredState& state) {
     undo.workloads = std::move(state.workloads);
     state.workloads = *std::move(delta.workloads);
   }
+  if (delta.policy.has_value()) {
+    undo.policy = std::move(state.policy);
+    state.policy = *std::move(delta.policy);
+  }
   return undo;
 }
 
@@ -71,6 +81,7 @@ void RevertDelta(DeltaUndo undo, DesiredState& state) {
     if (it->second.has_value()) state.emplace(it->first, std::move(*it->second));
   }
   if (undo.workloads.has_value()) state.workloads = *std::move(undo.workloads);
+  if (undo.policy.has_value()) state.policy = *std::move(undo.policy);
 }
 
 }  // namespace sockmesh::model

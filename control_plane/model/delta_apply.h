@@ -22,6 +22,7 @@ struct DecodedDelta {
   // The whole workload table after the delta, when the delta touches it. The table is small next to
   // the services, and checking it needs all of it (identities against workloads).
   std::optional<WorkloadState> workloads;
+  std::optional<CompiledPolicy> policy;  // the whole compiled policy, when the delta replaces it
 };
 
 // `base` is the state the delta will be applied to: its workload table is the delta's starting
@@ -33,6 +34,7 @@ absl::StatusOr<DecodedDelta> DecodeDelta(const v1::Delta& delta, const DesiredSt
 struct DeltaUndo {
   std::vector<std::pair<Frontend, std::optional<ServiceEntry>>> services;
   std::optional<WorkloadState> workloads;
+  std::optional<CompiledPolicy> policy;
 };
 
 // Removals first, then upserts, as in ApplyDelta. Costs O(size of the delta * log state).

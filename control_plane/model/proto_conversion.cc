@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "control_plane/model/delta_apply.h"
+#include "control_plane/model/policy_conversion.h"
 #include "control_plane/model/workload_conversion.h"
 
 namespace sockmesh::model {
@@ -171,8 +172,7 @@ v1::Snapshot MakeSnapshot(uint64_t version, const DesiredState& state) {
   out.set_version(version);
   for (const auto& [frontend, entry] : state) *out.add_services() = ToProto(entry);
   AddWorkloads(state.workloads, out);
-  // Compiled policy goes here once the policy step fills it in.
-  out.mutable_policy();
+  *out.mutable_policy() = ToProto(state.policy);
   return out;
 }
 
@@ -190,6 +190,9 @@ absl::StatusOr<DesiredState> FromSnapshot(const v1::Snapshot& snapshot) {
   absl::StatusOr<WorkloadState> workloads = WorkloadsFromSnapshot(snapshot);
   if (!workloads.ok()) return workloads.status();
   out.workloads = *std::move(workloads);
+  absl::StatusOr<CompiledPolicy> policy = FromProto(snapshot.policy());
+  if (!policy.ok()) return policy.status();
+  out.policy = *std::move(policy);
   return out;
 }
 
@@ -206,6 +209,7 @@ v1::Delta MakeDelta(uint64_t base_version, const DesiredState& base, uint64_t ve
     if (!target.contains(frontend)) *out.add_removed_frontends() = ToProto(frontend);
   }
   AddWorkloadDelta(base.workloads, target.workloads, out);
+  AddPolicyDelta(base.policy, target.policy, out);
   return out;
 }
 

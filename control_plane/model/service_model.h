@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "control_plane/model/authorization_policy.h"
 #include "control_plane/model/ip_address.h"
 #include "control_plane/model/workload_model.h"
 
@@ -80,6 +81,10 @@ struct DesiredState : std::map<Frontend, ServiceEntry> {
   const std::map<Frontend, ServiceEntry>& services() const { return *this; }
 
   WorkloadState workloads;
+  // Authorization policies compiled for the datapath, and every policy's status (refused ones
+  // included), which the control plane reports but does not stream.
+  CompiledPolicy policy;
+  std::vector<PolicyStatus> policy_status;
   bool operator==(const DesiredState&) const = default;
 };
 

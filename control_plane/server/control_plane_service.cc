@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "control_plane/server/agent_session.h"
+#include "control_plane/model/policy_conversion.h"
 #include "userspace/log/log.h"
 
 namespace sockmesh::cp {
@@ -287,6 +288,17 @@ v1::ListAgentsResponse ControlPlaneService::Agents() {
     if (std::optional<v1::AgentStatus> status = s->Status()) *out.add_agents() = *status;
   }
   return out;
+}
+
+grpc::Status ControlPlaneService::ListPolicies(grpc::ServerContext* context,
+                                               const v1::ListPoliciesRequest* request,
+                                               v1::ListPoliciesResponse* response) {
+  const StateVersion current = state_->Current();
+  response->set_current_version(current.version);
+  for (const model::PolicyStatus& status : current.state->policy_status) {
+    *response->add_policies() = model::ToProto(status);
+  }
+  return grpc::Status::OK;
 }
 
 void ControlPlaneService::Shutdown() {

@@ -47,6 +47,10 @@ class ControlPlaneService final : public ControlPlaneCallbackBase {
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context,
                                        const v1::ListAgentsRequest* request,
                                        v1::ListAgentsResponse* response) override;
+  // Every AuthorizationPolicy of the current version with its status conditions. A plain (sync)
+  // method: it only reads the current version.
+  grpc::Status ListPolicies(grpc::ServerContext* context, const v1::ListPoliciesRequest* request,
+                            v1::ListPoliciesResponse* response) override;
 
   // What ListAgents answers: the current version and every agent with an open stream.
   v1::ListAgentsResponse Agents();

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control_plane/server/desired_state_source.h"
 
+#include <algorithm>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_join.h"
+#include "control_plane/sources/authorization_policy_builder.h"
 #include "userspace/log/log.h"
 
 namespace sockmesh::cp {
@@ -13,10 +16,31 @@ namespace k8s = sockmesh::sources::kubernetes;
 
 constexpr char kLog[] = "control";
 
+// One line per AuthorizationPolicy whose status is new or changed: a warning when it is refused or
+// its references resolve to nothing, so an operator sees at once why a policy does not act.
+void LogPolicyStatusChanges(const std::vector<model::PolicyStatus>& before,
+                            const std::vector<model::PolicyStatus>& after) {
+  std::map<std::pair<std::string, std::string>, const model::PolicyStatus*> old;
+  for (const model::PolicyStatus& p : before) old[{p.namespace_name, p.name}] = &p;
+  for (const model::PolicyStatus& p : after) {
+    auto it = old.find({p.namespace_name, p.name});
+    if (it != old.end() && *it->second == p) continue;
+    const bool healthy = std::all_of(p.conditions.begin(), p.conditions.end(),
+                                     [](const model::PolicyCondition& c) { return c.status; });
+    if (healthy) {
+      log::Info("policy", sources::DescribePolicyStatus(p));
+    } else {
+      log::Warn("policy", sources::DescribePolicyStatus(p));
+    }
+  }
+}
+
 // Publishes `next` and logs the new version when it is one.
 void Publish(model::DesiredState next, VersionedState& state, ControlMetrics& metrics) {
+  const StateVersion before = state.Current();
   bool changed = state.Update(std::move(next));
   StateVersion current = state.Current();
+  if (changed) LogPolicyStatusChanges(before.state->policy_status, current.state->policy_status);
   metrics.SetState(current.version, current.state->size(), BackendCount(*current.state));
   if (changed) {
     log::Info(kLog, "version ", current.version, ": ", current.state->size(), " services, ",
@@ -113,6 +137,10 @@ void KubernetesApiSource::WaitAndPublish(absl::Duration timeout, VersionedState&
       log::Info("kubernetes", "all objects valid again");
     }
     last_errors_ = snapshot.errors;
+  }
+  for (const std::string& error : source_->WritePolicyStatus(snapshot.state.policy_status)) {
+    metrics.RecordSourceError();
+    log::Warn("kubernetes", "policy status: ", error);
   }
   Publish(std::move(snapshot.state), state, metrics);
 }

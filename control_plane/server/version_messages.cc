@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control_plane/server/version_messages.h"
 
+#include "control_plane/model/policy_conversion.h"
 #include "control_plane/model/proto_conversion.h"
 #include "control_plane/model/workload_conversion.h"
 
@@ -22,6 +23,7 @@ v1::Delta DeltaFromPrevious(const StateVersion& base, const StateVersion& target
     }
   }
   model::AddWorkloadDelta(base.state->workloads, target.state->workloads, out);
+  model::AddPolicyDelta(base.state->policy, target.state->policy, out);
   return out;
 }
 

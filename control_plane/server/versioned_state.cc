@@ -40,7 +40,11 @@ bool VersionedState::Update(model::DesiredState state, absl::Time now) {
   auto changed = std::make_shared<const std::vector<model::Frontend>>(
       ChangedFrontends(*previous.state, state));
   // Workloads are few next to services: compared whole, and a change to them alone is a version.
-  if (changed->empty() && previous.state->workloads == state.workloads) return false;
+  if (changed->empty() && previous.state->workloads == state.workloads &&
+      previous.state->policy == state.policy &&
+      previous.state->policy_status == state.policy_status) {
+    return false;
+  }
   StateVersion next{.version = previous.version + 1,
                     .state = std::make_shared<const model::DesiredState>(std::move(state)),
                     .created = now,

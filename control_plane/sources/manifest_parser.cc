@@ -966,6 +966,12 @@ absl::Status ParseDocument(absl::string_view file, size_t number, const YAML::No
     absl::StatusOr<WorkloadEntryManifest> entry = ParseWorkloadEntry(r, doc, file);
     if (!entry.ok()) return entry.status();
     out.workload_entries.push_back(*std::move(entry));
+  } else if (*api_version == kWorkloadEntryApiVersion && *kind == kAuthorizationPolicyKind) {
+    absl::StatusOr<AuthorizationPolicyManifest> policy =
+        ParseAuthorizationPolicy(doc, std::string_view(file.data(), file.size()),
+                                 absl::StrCat("document ", number, " (AuthorizationPolicy)"));
+    if (!policy.ok()) return policy.status();
+    out.authorization_policies.push_back(*std::move(policy));
   } else {
     out.notes.push_back(absl::StrCat(file, ": document ", number, ": ignored ",
                                      DescribeIgnored(doc, *api_version, *kind),

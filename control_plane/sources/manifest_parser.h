@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "control_plane/model/service_model.h"
+#include "control_plane/sources/authorization_policy_parser.h"
 
 namespace sockmesh::sources {
 
@@ -145,6 +146,7 @@ struct ParsedManifests {
   std::vector<PodManifest> pods;
   std::vector<WorkloadEntryManifest> workload_entries;
   std::vector<NamespaceManifest> namespaces;
+  std::vector<AuthorizationPolicyManifest> authorization_policies;  // refused ones included
   // One line per object of another kind or apiVersion, which standalone mode skips (other
   // components may read them later). Informational, not errors.
   std::vector<std::string> notes;

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "control_plane/model/identity_allocator.h"
+#include "control_plane/sources/authorization_policy_builder.h"
 #include "control_plane/sources/desired_state_builder.h"
 
 namespace sockmesh::sources {
@@ -87,6 +88,10 @@ absl::StatusOr<model::DesiredState> BuildDesiredState(const ParsedManifests& obj
       BuildWorkloads(objects, previous.workloads.identities);
   if (!workloads.ok()) return workloads.status();
   state->workloads = *std::move(workloads);
+  if (absl::Status s = BuildAuthorizationPolicies(objects.authorization_policies, previous, *state);
+      !s.ok()) {
+    return s;
+  }
   return state;
 }
 
@@ -97,6 +102,7 @@ void AppendManifests(const ParsedManifests& from, ParsedManifests& into) {
   append(from.pods, into.pods);
   append(from.workload_entries, into.workload_entries);
   append(from.namespaces, into.namespaces);
+  append(from.authorization_policies, into.authorization_policies);
   append(from.notes, into.notes);
 }
 

@@ -21,7 +21,8 @@ Watch steps:
 Ends: "close" ends the response properly; "drop" closes the connection without ending the chunked
 body (a dropped connection); "hold" keeps it open, sending nothing.
 
-Each request is appended to the log as one JSON line: method, path, query, authorization.
+Each request is appended to the log as one JSON line: method, path, query, authorization (and for
+PATCH, which is always answered 200, content_type and the JSON body).
 The chosen port is written to --port-file once the server listens.
 """
 import argparse
@@ -76,6 +77,24 @@ class Handler(BaseHTTPRequestHandler):
             self.watch(url.path)
         else:
             self.list(url.path, query)
+
+    def do_PATCH(self):
+        """Status writes: logged with their body and content type, answered 200 with the patch."""
+        url = urllib.parse.urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = raw.decode(errors="replace")
+        with LOCK:
+            STATE["log"].write(json.dumps({
+                "method": "PATCH", "path": url.path, "query": {},
+                "authorization": self.headers.get("Authorization", ""),
+                "content_type": self.headers.get("Content-Type", ""), "body": body,
+            }) + "\n")
+            STATE["log"].flush()
+        self.send_json(200, body if isinstance(body, dict) else {})
 
     def send_json(self, status, body):
         data = json.dumps(body).encode()

@@ -231,6 +231,7 @@ TEST_F(InClusterConfigTest, ExplicitConfigNeedsHttpsAndCa) {
 void ListNoWorkloads(ObjectCache& cache) {
   cache.Replace(ObjectKind::kPod, {});
   cache.Replace(ObjectKind::kNamespace, {});
+  cache.Replace(ObjectKind::kAuthorizationPolicy, {});
 }
 
 TEST(ObjectCacheTest, PublishesOnlyOnceEveryKindIsListed) {
@@ -238,8 +239,9 @@ TEST(ObjectCacheTest, PublishesOnlyOnceEveryKindIsListed) {
   cache.Replace(ObjectKind::kPod, {});
   cache.Replace(ObjectKind::kService, {Svc("a", "10.96.0.10", 80, "1")});
   cache.Replace(ObjectKind::kEndpointSlice, {Slice("a", {"10.0.0.1"}, "2")});
-  EXPECT_EQ(cache.Get().version, 0u);
   cache.Replace(ObjectKind::kNamespace, {});
+  EXPECT_EQ(cache.Get().version, 0u);
+  cache.Replace(ObjectKind::kAuthorizationPolicy, {});
   EXPECT_EQ(cache.Get().version, 1u);
 }
 
@@ -373,6 +375,88 @@ TEST(KubernetesSourceTest, InitialListBuildsDesiredStateWithBearerToken) {
   for (const json& request : server->Requests()) {
     EXPECT_EQ(request["authorization"], absl::StrCat("Bearer ", FakeKubeApiServer::kToken));
   }
+}
+
+constexpr char kPolicies[] = "/apis/sockmesh.io/v1alpha1/authorizationpolicies";
+
+json PolicyJson(const std::string& name, json spec, int generation) {
+  return {{"metadata", {{"name", name}, {"namespace", "default"}, {"generation", generation}}},
+          {"spec", std::move(spec)}};
+}
+
+// AuthorizationPolicies are listed and watched like the other kinds, compiled into the state
+// (a refused one alone left out), and their conditions are written back to the status
+// subresource, once per change.
+TEST(KubernetesSourceTest, AuthorizationPoliciesAreCompiledAndTheirStatusWritten) {
+  json script = BaseScript();
+  const json deny =
+      PolicyJson("deny-world",
+                 {{"action", "DENY"},
+                  {"rules", {{{"from", {{{"source", {{"notNamespaces", {"default"}}}}}}}}}}},
+                 2);
+  const json l7 =
+      PolicyJson("get-only", {{"rules", {{{"to", {{{"operation", {{"methods", {"GET"}}}}}}}}}}}, 1);
+  script[kPolicies]["lists"] = {
+      {{"body", ListJson("AuthorizationPolicyList", "sockmesh.io/v1alpha1", "100", {deny, l7})}}};
+  json removed = l7;
+  removed["metadata"]["resourceVersion"] = "101";
+  script[kPolicies]["watches"] = {Watch({EventJson("DELETED", removed)})};
+  auto server = StartServer(script);
+  ASSERT_NE(server, nullptr);
+  auto source = StartSource(*server, server->ca_file());
+  ASSERT_NE(source, nullptr);
+
+  Snapshot s = WaitForSnapshot(source->cache(),
+                               [](const Snapshot& s) { return s.state.policy_status.size() == 2; });
+  ASSERT_THAT(s.state.policy_status, SizeIs(2));
+  ASSERT_THAT(s.state.policy.policies, SizeIs(1));
+  EXPECT_EQ(s.state.policy.policies[0].name, "deny-world");
+  ASSERT_THAT(s.state.policy.endpoints, SizeIs(1));  // the Pod default/a-1
+  EXPECT_EQ(s.state.policy_status[1].name, "get-only");
+  EXPECT_EQ(s.state.policy_status[1].conditions.at(0).reason, "UnsupportedField");
+
+  EXPECT_THAT(source->WritePolicyStatus(s.state.policy_status), IsEmpty());
+  EXPECT_THAT(source->WritePolicyStatus(s.state.policy_status), IsEmpty());  // unchanged: no PATCH
+  std::vector<json> patches;
+  for (const json& r : server->Requests()) {
+    if (r["method"] == "PATCH") patches.push_back(r);
+  }
+  ASSERT_THAT(patches, SizeIs(2));
+  EXPECT_EQ(
+      patches[0]["path"],
+      "/apis/sockmesh.io/v1alpha1/namespaces/default/authorizationpolicies/deny-world/status");
+  EXPECT_EQ(patches[0]["content_type"], "application/merge-patch+json");
+  const json& accepted = patches[0]["body"]["status"]["conditions"][0];
+  EXPECT_EQ(accepted["type"], "Accepted");
+  EXPECT_EQ(accepted["status"], "True");
+  EXPECT_EQ(accepted["observedGeneration"], 2);
+  EXPECT_TRUE(accepted["lastTransitionTime"].is_string());
+  const json& refused = patches[1]["body"]["status"]["conditions"][0];
+  EXPECT_EQ(patches[1]["path"],
+            "/apis/sockmesh.io/v1alpha1/namespaces/default/authorizationpolicies/get-only/status");
+  EXPECT_EQ(refused["status"], "False");
+  EXPECT_EQ(refused["reason"], "UnsupportedField");
+  EXPECT_THAT(refused["message"].get<std::string>(),
+              HasSubstr("spec.rules[0].to[0].operation.methods: L7 field not supported"));
+
+  // The watch deletes the refused policy.
+  s = WaitForSnapshot(source->cache(),
+                      [](const Snapshot& s) { return s.state.policy_status.size() == 1; });
+  EXPECT_THAT(s.state.policy_status, SizeIs(1));
+}
+
+// A cluster without the CRD (404 on its list) still publishes the other kinds.
+TEST(KubernetesSourceTest, MissingAuthorizationPolicyCrdDoesNotBlockTheState) {
+  json script = BaseScript();
+  script.erase(kPolicies);
+  auto server = StartServer(script);
+  ASSERT_NE(server, nullptr);
+  auto source = StartSource(*server, server->ca_file());
+  ASSERT_NE(source, nullptr);
+  const Snapshot s = WaitForSnapshot(source->cache(), [](const Snapshot&) { return true; });
+  EXPECT_EQ(s.version, 1u);
+  EXPECT_THAT(Describe(s.state), SizeIs(1));
+  EXPECT_THAT(s.state.policy_status, IsEmpty());
 }
 
 TEST(KubernetesSourceTest, WatchEventsAddModifyAndDelete) {

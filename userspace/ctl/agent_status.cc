@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "sockmesh/v1/control_plane.grpc.pb.h"
+#include "userspace/ctl/control_plane_call.h"
 #include "userspace/ctl/text_table.h"
 
 namespace sockmesh::ctl {
@@ -29,20 +30,10 @@ std::string Rfc3339(int64_t unix_ms) {
 
 absl::StatusOr<v1::ListAgentsResponse> FetchAgentStatus(const std::string& address,
                                                         absl::Duration timeout) {
-  auto stub =
-      v1::ControlPlane::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
-  v1::ListAgentsResponse response;
-  grpc::Status s = stub->ListAgents(&context, v1::ListAgentsRequest(), &response);
-  if (!s.ok()) {
-    auto code = s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-                    ? absl::StatusCode::kDeadlineExceeded
-                    : absl::StatusCode::kUnavailable;
-    return absl::Status(code, absl::StrCat("control plane at ", address, ": ", s.error_message()));
-  }
-  return response;
+  return CallControlPlane<v1::ListAgentsResponse>(
+      address, timeout, [](auto& stub, grpc::ClientContext& context, auto& response) {
+        return stub.ListAgents(&context, v1::ListAgentsRequest(), &response);
+      });
 }
 
 std::string SyncState(const v1::AgentStatus& agent, uint64_t current_version) {

@@ -5,10 +5,13 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "control_plane/sources/authorization_policy_builder.h"
 #include "control_plane/sources/desired_state_builder.h"
 #include "control_plane/sources/manifest_directory.h"
 #include "control_plane/sources/manifest_parser.h"
+#include "control_plane/sources/workload_builder.h"
 #include "nlohmann/json.hpp"
+#include "userspace/ctl/policy_status_view.h"
 
 namespace sockmesh::ctl {
 namespace {
@@ -16,6 +19,13 @@ namespace {
 void Count(const model::DesiredState& state, ValidationResult& result) {
   result.frontends = state.size();
   for (const auto& [frontend, entry] : state) result.backends += entry.backends.size();
+  result.policies = state.policy_status;
+  // A refused policy would not be applied: for an offline check that is an error.
+  for (const model::PolicyStatus& p : state.policy_status) {
+    if (std::string refusal = sources::PolicyRefusal(p); !refusal.empty()) {
+      result.errors.push_back(std::move(refusal));
+    }
+  }
 }
 
 }  // namespace
@@ -44,8 +54,7 @@ absl::StatusOr<ValidationResult> ValidateManifests(const std::string& path) {
     return result;
   }
   result.notes = parsed->notes;
-  absl::StatusOr<model::DesiredState> state =
-      sources::BuildDesiredState(parsed->services, parsed->slices);
+  absl::StatusOr<model::DesiredState> state = sources::BuildDesiredState(*parsed, {});
   if (!state.ok()) {
     result.errors.push_back(std::string(state.status().message()));
     return result;
@@ -57,6 +66,9 @@ absl::StatusOr<ValidationResult> ValidateManifests(const std::string& path) {
 std::string FormatValidationText(const std::string& path, const ValidationResult& result) {
   std::string out;
   for (const std::string& note : result.notes) absl::StrAppend(&out, "note: ", note, "\n");
+  for (const model::PolicyStatus& p : result.policies) {
+    absl::StrAppend(&out, "policy: ", sources::DescribePolicyStatus(p), "\n");
+  }
   for (const std::string& error : result.errors) absl::StrAppend(&out, "error: ", error, "\n");
   if (result.valid()) {
     absl::StrAppend(&out, path, ": valid (", result.files, " files, ", result.frontends,
@@ -75,6 +87,9 @@ std::string FormatValidationJson(const std::string& path, const ValidationResult
                              {"backends", result.backends},
                              {"errors", result.errors},
                              {"notes", result.notes}};
+  nlohmann::ordered_json policies = nlohmann::ordered_json::array();
+  for (const model::PolicyStatus& p : result.policies) policies.push_back(PolicyStatusJson(p));
+  out["policies"] = policies;
   return out.dump(2) + "\n";
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "control_plane/model/authorization_policy.h"
 
 namespace sockmesh::ctl {
 
@@ -18,6 +19,8 @@ struct ValidationResult {
   size_t backends = 0;
   std::vector<std::string> errors;  // empty = valid
   std::vector<std::string> notes;   // ignored objects
+  // Every AuthorizationPolicy with its status; a refused one is also an error.
+  std::vector<model::PolicyStatus> policies;
   bool valid() const { return errors.empty(); }
 };
 

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "control_plane/model/policy_conversion.h"
 #include "userspace/agent/abi_conversion.h"
 #include "userspace/agent/cgroup.h"
 #include "userspace/agent/workload_cgroup.h"
@@ -23,6 +24,7 @@
 #include "userspace/ctl/manifest_validation.h"
 #include "userspace/ctl/pinned_instance.h"
 #include "userspace/ctl/policy_monitor.h"
+#include "userspace/ctl/policy_status_view.h"
 #include "userspace/ctl/service_dump.h"
 #include "userspace/ctl/top_view.h"
 
@@ -84,6 +86,18 @@ int RunStatus(const std::string& address, const std::string& output) {
   std::cout << (output == "json" ? ctl::FormatAgentStatusJson(*response)
                                  : ctl::FormatAgentStatusTable(*response, absl::Now()));
   return std::cout.flush() ? 0 : kExitError;
+}
+
+int RunPolicies(const std::string& address, const std::string& output) {
+  absl::StatusOr<sockmesh::v1::ListPoliciesResponse> response =
+      ctl::FetchPolicies(address, absl::Seconds(5));
+  if (!response.ok()) return Fail(response.status());
+  std::vector<sockmesh::model::PolicyStatus> policies;
+  for (const auto& p : response->policies()) policies.push_back(sockmesh::model::FromProto(p));
+  std::cout << (output == "json" ? ctl::FormatPoliciesJson(response->current_version(), policies)
+                                 : ctl::FormatPolicyTable(policies));
+  std::cout.flush();
+  return 0;
 }
 
 int RunValidate(const std::string& path, const std::string& output) {
@@ -314,6 +328,20 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   monitor->add_option("--timeout", monitor_timeout, "Exit after this many seconds (0 = never)")
       ->check(CLI::NonNegativeNumber);
+  std::string policies_address = "127.0.0.1:15010";
+  std::string policies_output = "table";
+  CLI::App* policies = app.add_subcommand(
+      "policies", "List the AuthorizationPolicies the control plane holds and their status");
+  policies->footer(
+      "ACCEPTED is False when the policy is refused whole (REASON UnsupportedField: an L7 field;\n"
+      "Invalid: a malformed value) and not applied; REASON then names why. An accepted policy\n"
+      "shows its ResolvedRefs reason (NoMatchingWorkloads, UnknownPrincipal, UnknownNamespace).\n"
+      "-o json prints every condition with its message.");
+  policies->add_option("--control-plane", policies_address, "sockmesh-control gRPC address")
+      ->capture_default_str();
+  policies->add_option("-o,--output", policies_output, "Output format: table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
 
   std::string validate_path;
   std::string validate_output = "text";
@@ -343,5 +371,6 @@ int main(int argc, char** argv) {
   if (*monitor) {
     return RunMonitor(monitor_flags, monitor_run_dir, monitor_count, monitor_timeout);
   }
+  if (*policies) return RunPolicies(policies_address, policies_output);
   return kExitUsage;
 }

@@ -124,6 +124,18 @@ absl::StatusOr<HttpResponse> KubeClient::Stream(
     std::string_view path, absl::Duration timeout,
     const std::function<bool(std::string_view line)>& on_line,
     const absl::Notification* cancel) const {
+  return Send(path, timeout, on_line, cancel, nullptr);
+}
+
+absl::StatusOr<HttpResponse> KubeClient::MergePatch(std::string_view path,
+                                                    const std::string& body) const {
+  return Send(path, options_.request_timeout, nullptr, nullptr, &body);
+}
+
+absl::StatusOr<HttpResponse> KubeClient::Send(
+    std::string_view path, absl::Duration timeout,
+    const std::function<bool(std::string_view line)>& on_line, const absl::Notification* cancel,
+    const std::string* patch_body) const {
   CurlHandle curl(curl_easy_init());
   if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
   absl::StatusOr<std::string> token = ReadToken(config_);
@@ -138,6 +150,10 @@ absl::StatusOr<HttpResponse> KubeClient::Stream(
     if (curl_slist_append(headers.get(), auth.c_str()) == nullptr) {
       return absl::ResourceExhaustedError("curl_slist_append failed");
     }
+  }
+  if (patch_body != nullptr &&
+      curl_slist_append(headers.get(), "Content-Type: application/merge-patch+json") == nullptr) {
+    return absl::ResourceExhaustedError("curl_slist_append failed");
   }
 
   Transfer t;
@@ -169,6 +185,11 @@ absl::StatusOr<HttpResponse> KubeClient::Stream(
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  if (patch_body != nullptr) {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PATCH");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, patch_body->data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(patch_body->size()));
+  }
 
   const CURLcode code = curl_easy_perform(c);
   long status = 0;

@@ -52,6 +52,10 @@ class KubeClient {
                                       const std::function<bool(std::string_view line)>& on_line,
                                       const absl::Notification* cancel = nullptr) const;
 
+  // PATCH `path` with a JSON merge patch (application/merge-patch+json), as status writers do.
+  // Transport problems are errors as for Get; an HTTP error status is not.
+  absl::StatusOr<HttpResponse> MergePatch(std::string_view path, const std::string& body) const;
+
   const KubeApiConfig& config() const { return config_; }
 
   // Percent-encodes `value` for a URL query (resourceVersion and continue tokens are opaque).
@@ -60,6 +64,12 @@ class KubeClient {
  private:
   KubeClient(KubeApiConfig config, Options options)
       : config_(std::move(config)), options_(options) {}
+
+  // A request without body (GET) or with one (`patch_body` set: PATCH).
+  absl::StatusOr<HttpResponse> Send(std::string_view path, absl::Duration timeout,
+                                    const std::function<bool(std::string_view line)>& on_line,
+                                    const absl::Notification* cancel,
+                                    const std::string* patch_body) const;
 
   KubeApiConfig config_;
   Options options_;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The Kubernetes API as a source of desired state: list+watch of Services, EndpointSlices, Pods
-// and Namespaces (all namespaces) into one ObjectCache, each kind on its own thread.
+// The Kubernetes API as a source of desired state: list+watch of Services, EndpointSlices, Pods,
+// Namespaces and AuthorizationPolicies (all namespaces) into one ObjectCache, each kind on its own
+// thread; policy status conditions are written back (WritePolicyStatus).
 //
 // Usage (what the control-plane server is expected to do):
 //   auto config = InClusterConfig();  // or ExplicitConfig(server, token_file, ca_file)
@@ -25,6 +26,7 @@
 #include "control_plane/sources/kubernetes/kube_client.h"
 #include "control_plane/sources/kubernetes/list_watch.h"
 #include "control_plane/sources/kubernetes/object_cache.h"
+#include "control_plane/sources/kubernetes/policy_status_writer.h"
 
 namespace sockmesh::sources::kubernetes {
 
@@ -49,11 +51,18 @@ class KubernetesSource {
   // Per kind: resourceVersion, counters and the last error, for logs and metrics.
   std::map<ObjectKind, ListWatchStats> stats() const;
 
+  // Writes the status conditions of the AuthorizationPolicies that changed (see
+  // policy_status_writer.h); returns the failed writes. Call from one thread.
+  std::vector<std::string> WritePolicyStatus(const std::vector<model::PolicyStatus>& statuses) {
+    return status_writer_.Write(statuses);
+  }
+
  private:
   explicit KubernetesSource(KubeClient client) : client_(std::move(client)) {}
 
   KubeClient client_;
   ObjectCache cache_;
+  PolicyStatusWriter status_writer_{&client_};
   std::vector<std::unique_ptr<ListWatcher>> watchers_;
   absl::Notification stop_;
   std::vector<std::thread> threads_;  // last: joined before the members they use are destroyed

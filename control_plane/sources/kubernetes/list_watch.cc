@@ -84,6 +84,8 @@ ResourceType ResourceTypeOf(ObjectKind kind) {
       return {kind, "v1", "/api/v1/pods"};
     case ObjectKind::kNamespace:
       return {kind, "v1", "/api/v1/namespaces"};
+    case ObjectKind::kAuthorizationPolicy:
+      return {kind, "sockmesh.io/v1alpha1", "/apis/sockmesh.io/v1alpha1/authorizationpolicies"};
   }
   return {kind, "v1", "/"};
 }
@@ -125,6 +127,10 @@ void ListWatcher::Run(const absl::Notification& stop) {
       if (absl::Status s = List(stop); !s.ok()) {
         if (stop.HasBeenNotified()) break;
         RecordFailure(s);
+        // No CRD, no objects of its kind: the rest of the state must not wait for it.
+        if (absl::IsNotFound(s) && IsCustomResourceKind(type_.kind)) {
+          cache_->Replace(type_.kind, {});
+        }
         stop.WaitForNotificationWithTimeout(backoff.Next());
         continue;
       }

@@ -28,9 +28,13 @@ const char* ObjectKindName(ObjectKind kind) {
       return "Pod";
     case ObjectKind::kNamespace:
       return "Namespace";
+    case ObjectKind::kAuthorizationPolicy:
+      return "AuthorizationPolicy";
   }
   return "?";
 }
+
+bool IsCustomResourceKind(ObjectKind kind) { return kind == ObjectKind::kAuthorizationPolicy; }
 
 std::string ObjectKey(const nlohmann::json& object) {
   if (!object.is_object()) return "";

@@ -26,9 +26,13 @@
 
 namespace sockmesh::sources::kubernetes {
 
-enum class ObjectKind { kService, kEndpointSlice, kPod, kNamespace };
+enum class ObjectKind { kService, kEndpointSlice, kPod, kNamespace, kAuthorizationPolicy };
 inline constexpr ObjectKind kAllKinds[] = {ObjectKind::kService, ObjectKind::kEndpointSlice,
-                                           ObjectKind::kPod, ObjectKind::kNamespace};
+                                           ObjectKind::kPod, ObjectKind::kNamespace,
+                                           ObjectKind::kAuthorizationPolicy};
+// A kind of sockmesh's own CRDs: a cluster without the CRD installed answers its list with 404,
+// which counts as an empty list (so the other kinds still publish) while the list is retried.
+bool IsCustomResourceKind(ObjectKind kind);
 const char* ObjectKindName(ObjectKind kind);  // "Service", "EndpointSlice", ...
 
 enum class EventType { kAdded, kModified, kDeleted };
