@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "control_plane/model/identity_allocator.h"
 #include "control_plane/sources/desired_state_builder.h"
+#include "control_plane/sources/traffic_policy_compiler.h"
 
 namespace sockmesh::sources {
 namespace {
@@ -87,6 +88,10 @@ absl::StatusOr<model::DesiredState> BuildDesiredState(const ParsedManifests& obj
       BuildWorkloads(objects, previous.workloads.identities);
   if (!workloads.ok()) return workloads.status();
   state->workloads = *std::move(workloads);
+  // Policies last: a subset split needs the workloads' labels.
+  absl::StatusOr<std::vector<TrafficPolicyStatus>> policies =
+      ApplyTrafficPolicies(objects.traffic_policies, *state);
+  if (!policies.ok()) return policies.status();
   return state;
 }
 
@@ -97,6 +102,7 @@ void AppendManifests(const ParsedManifests& from, ParsedManifests& into) {
   append(from.pods, into.pods);
   append(from.workload_entries, into.workload_entries);
   append(from.namespaces, into.namespaces);
+  append(from.traffic_policies, into.traffic_policies);
   append(from.notes, into.notes);
 }
 

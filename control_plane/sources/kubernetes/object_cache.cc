@@ -28,6 +28,8 @@ const char* ObjectKindName(ObjectKind kind) {
       return "Pod";
     case ObjectKind::kNamespace:
       return "Namespace";
+    case ObjectKind::kTrafficPolicy:
+      return "TrafficPolicy";
   }
   return "?";
 }

@@ -2,9 +2,10 @@
 // The objects the Kubernetes API currently holds, per kind, and the DesiredState they make.
 //
 // The list/watch loops feed it (Replace after a list, Apply per watch event). Every object
-// (Services, EndpointSlices, Pods, Namespaces) is converted by the standalone manifest parser, one
-// at a time, so validation and error messages are identical to standalone mode, and an invalid
-// object is rejected alone: the others still apply. Pods become workloads with identities.
+// (Services, EndpointSlices, Pods, Namespaces, TrafficPolicies) is converted by the standalone
+// manifest parser, one at a time, so validation and error messages are identical to standalone
+// mode, and an invalid object is rejected alone: the others still apply. Pods become workloads with
+// identities.
 //
 // Thread-safe. Readers take a versioned Snapshot and can block in WaitForChange, which is how the
 // control plane will stream changes to agents.
@@ -26,9 +27,12 @@
 
 namespace sockmesh::sources::kubernetes {
 
-enum class ObjectKind { kService, kEndpointSlice, kPod, kNamespace };
+// kTrafficPolicy needs the sockmesh.io CRD installed (deploy/helm/sockmesh/crds): the first
+// snapshot waits for its list like every other kind's, so policies are in force from the start.
+enum class ObjectKind { kService, kEndpointSlice, kPod, kNamespace, kTrafficPolicy };
 inline constexpr ObjectKind kAllKinds[] = {ObjectKind::kService, ObjectKind::kEndpointSlice,
-                                           ObjectKind::kPod, ObjectKind::kNamespace};
+                                           ObjectKind::kPod, ObjectKind::kNamespace,
+                                           ObjectKind::kTrafficPolicy};
 const char* ObjectKindName(ObjectKind kind);  // "Service", "EndpointSlice", ...
 
 enum class EventType { kAdded, kModified, kDeleted };
