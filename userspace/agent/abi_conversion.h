@@ -5,6 +5,7 @@
 #define SOCKMESH_USERSPACE_AGENT_ABI_CONVERSION_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -24,6 +25,9 @@ absl::StatusOr<model::IpAddress> FromIpIdentityKey(const sm_ip_identity_key& key
 sm_identity ToAbiIdentity(uint32_t identity, bool local);
 
 uint8_t ToAbiAlgorithm(model::LbAlgorithm algorithm);
+
+// A service's outlier detection as sm_outlier_cfg_v1 holds it; nullopt when it is off.
+std::optional<sm_outlier_cfg> ToAbiOutlierConfig(const model::OutlierDetection& outlier);
 absl::StatusOr<model::LbAlgorithm> FromAbiAlgorithm(uint8_t algo);
 
 // A service as the kernel will hold it, before ids and revisions are assigned.

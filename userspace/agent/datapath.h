@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "userspace/agent/bpffs.h"
+#include "userspace/agent/map_sync.h"
 #include "userspace/bpf/typed_map.h"
 
 struct sm_sock_lb;
@@ -50,9 +51,15 @@ struct DatapathMaps {
   bpf::TypedMap<sm_be_conn_key, uint64_t> conns;
   bpf::TypedMap<sm_ip_identity_key, sm_identity> ip_identity;
   bpf::TypedMap<uint64_t, sm_identity> cgroup_identity;
+  bpf::TypedMap<uint32_t, sm_outlier_cfg> outlier_config;
+  bpf::TypedMap<sm_be_conn_key, sm_be_outlier> outliers;
+  bpf::TypedMap<uint32_t, sm_svc_ejections> ejections;
   int counters_fd = -1;
   int conn_stats_fd = -1;  // sm_conn_stats_v1 (per-CPU hash, read by metrics)
 };
+
+// The maps MapSync writes, borrowed from `m`.
+ServiceMaps ServiceMapsOf(DatapathMaps& m);
 
 struct AttachReport {
   std::vector<std::string> attached;  // programs attached fresh
@@ -135,6 +142,9 @@ inline constexpr char kIpIdentityMap[] = "sm_ip_identity_v1";
 inline constexpr char kCgroupIdentityMap[] = "sm_cgroup_identity_v1";
 inline constexpr char kSockPairsMap[] = "sm_sock_pairs_v1";
 inline constexpr char kConnStatsMap[] = "sm_conn_stats_v1";
+inline constexpr char kOutlierConfigMap[] = "sm_outlier_cfg_v1";
+inline constexpr char kBackendOutlierMap[] = "sm_be_outlier_v1";
+inline constexpr char kServiceEjectionsMap[] = "sm_svc_ejected_v1";
 inline constexpr char kSockopsLink[] = "sm_sockops";
 
 }  // namespace sockmesh::agent

@@ -8,6 +8,7 @@
 #include "control_plane/sources/desired_state_builder.h"
 #include "control_plane/sources/manifest_directory.h"
 #include "control_plane/sources/manifest_parser.h"
+#include "control_plane/sources/workload_builder.h"
 #include "nlohmann/json.hpp"
 
 namespace sockmesh::ctl {
@@ -16,6 +17,19 @@ namespace {
 void Count(const model::DesiredState& state, ValidationResult& result) {
   result.frontends = state.size();
   for (const auto& [frontend, entry] : state) result.backends += entry.backends.size();
+}
+
+// The policies' conditions against `state`, which already has them applied: applying them again
+// to a copy changes nothing and yields the same conditions.
+void PolicyConditions(const std::vector<sources::TrafficPolicyManifest>& policies,
+                      model::DesiredState state, ValidationResult& result) {
+  absl::StatusOr<std::vector<sources::TrafficPolicyStatus>> statuses =
+      sources::ApplyTrafficPolicies(policies, state);
+  if (statuses.ok()) result.traffic_policies = *std::move(statuses);
+}
+
+std::string ConditionText(const sources::PolicyCondition& c) {
+  return absl::StrCat(c.type, "=", c.status ? "True" : "False", " (", c.reason, "): ", c.message);
 }
 
 }  // namespace
@@ -32,6 +46,14 @@ absl::StatusOr<ValidationResult> ValidateManifests(const std::string& path) {
     result.errors = reload->errors;
     result.notes = reload->notes;
     Count(reload->state, result);
+    sources::ParsedManifests all;
+    for (const auto& entry : fs::directory_iterator(path, ec)) {
+      const std::string ext = entry.path().extension().string();
+      if (ext != ".yaml" && ext != ".yml") continue;
+      absl::StatusOr<sources::ParsedManifests> parsed = sources::ParseManifestFile(entry.path());
+      if (parsed.ok()) sources::AppendManifests(*parsed, all);
+    }
+    PolicyConditions(all.traffic_policies, reload->state, result);
     return result;
   }
   if (!fs::exists(path, ec)) {
@@ -45,12 +67,13 @@ absl::StatusOr<ValidationResult> ValidateManifests(const std::string& path) {
   }
   result.notes = parsed->notes;
   absl::StatusOr<model::DesiredState> state =
-      sources::BuildDesiredState(parsed->services, parsed->slices);
+      sources::BuildDesiredState(*parsed, model::DesiredState());
   if (!state.ok()) {
     result.errors.push_back(std::string(state.status().message()));
     return result;
   }
   Count(*state, result);
+  PolicyConditions(parsed->traffic_policies, *std::move(state), result);
   return result;
 }
 
@@ -58,6 +81,12 @@ std::string FormatValidationText(const std::string& path, const ValidationResult
   std::string out;
   for (const std::string& note : result.notes) absl::StrAppend(&out, "note: ", note, "\n");
   for (const std::string& error : result.errors) absl::StrAppend(&out, "error: ", error, "\n");
+  for (const sources::TrafficPolicyStatus& p : result.traffic_policies) {
+    for (const sources::PolicyCondition& c : p.conditions) {
+      absl::StrAppend(&out, "TrafficPolicy ", p.namespace_name, "/", p.name, ": ", ConditionText(c),
+                      "\n");
+    }
+  }
   if (result.valid()) {
     absl::StrAppend(&out, path, ": valid (", result.files, " files, ", result.frontends,
                     " frontends, ", result.backends, " backends)\n");
@@ -75,6 +104,21 @@ std::string FormatValidationJson(const std::string& path, const ValidationResult
                              {"backends", result.backends},
                              {"errors", result.errors},
                              {"notes", result.notes}};
+  nlohmann::ordered_json policies = nlohmann::ordered_json::array();
+  for (const sources::TrafficPolicyStatus& p : result.traffic_policies) {
+    nlohmann::ordered_json conditions = nlohmann::ordered_json::array();
+    for (const sources::PolicyCondition& c : p.conditions) {
+      conditions.push_back({{"type", c.type},
+                            {"status", c.status ? "True" : "False"},
+                            {"reason", c.reason},
+                            {"message", c.message}});
+    }
+    policies.push_back({{"namespace", p.namespace_name},
+                        {"name", p.name},
+                        {"source", p.source},
+                        {"conditions", std::move(conditions)}});
+  }
+  out["traffic_policies"] = std::move(policies);
   return out.dump(2) + "\n";
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "control_plane/sources/traffic_policy_compiler.h"
 
 namespace sockmesh::ctl {
 
@@ -18,6 +19,8 @@ struct ValidationResult {
   size_t backends = 0;
   std::vector<std::string> errors;  // empty = valid
   std::vector<std::string> notes;   // ignored objects
+  // Each TrafficPolicy's conditions (Accepted, ResolvedRefs), as the control plane computes them.
+  std::vector<sources::TrafficPolicyStatus> traffic_policies;
   bool valid() const { return errors.empty(); }
 };
 

@@ -32,6 +32,17 @@
 /* Established loopback sockets of the mesh cgroup (two per same-node connection). */
 #define SM_MAX_SOCK_PAIRS 65536
 
+/* Outlier ejection: (service, backend) pairs with failure state (sm_be_outlier_v1), and how many
+ * backends of one service may be ejected at once whatever maxEjectionPercent says (the slots of
+ * struct sm_svc_ejections). */
+#define SM_MAX_OUTLIER_ENTRIES 65536
+#define SM_OUTLIER_MAX_EJECTED 16
+/* Draws from the selection table a connect makes to get past ejected backends before it takes
+ * the last one anyway (never refuse for ejection alone). */
+#define SM_OUTLIER_REDRAWS 4
+/* Envoy's default max_ejection_time: an ejection never lasts longer, however often repeated. */
+#define SM_OUTLIER_MAX_EJECTION_NS (300ULL * 1000000000ULL)
+
 /* Workload identities (sm_ip_identity_v1, sm_cgroup_identity_v1). Numbers below
  * SM_IDENTITY_FIRST_ALLOCATED are reserved; the control plane never gives them to a principal. */
 #define SM_MAX_IP_IDENTITIES 65536
@@ -74,6 +85,11 @@
 #define SM_CNT_CONN_LIMIT 14      /* every backend at its connection limit: refused */
 #define SM_CNT_CONN_UNTRACKED 15  /* sm_be_conns_v1 or socket storage full: connect not counted */
 #define SM_CNT_CONN_STATS_FULL 16 /* sm_conn_stats_v1 full: a connection's metrics were dropped */
-#define SM_CNT_MAX 17
+/* Outlier ejection (lib/outlier.h). */
+#define SM_CNT_OUTLIER_EJECTED 24     /* a backend was ejected after consecutive connect failures */
+#define SM_CNT_OUTLIER_AVOIDED 25     /* a connect skipped an ejected backend for another */
+#define SM_CNT_OUTLIER_ALL_EJECTED 26 /* only ejected backends were found: one was used anyway */
+#define SM_CNT_OUTLIER_CAPPED 27      /* not ejected: maxEjectionPercent already ejected */
+#define SM_CNT_MAX 28
 
 #endif /* SOCKMESH_CONSTS_H_ */
