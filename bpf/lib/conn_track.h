@@ -10,9 +10,11 @@
 
 #include "lib/maps.h"
 #include "lib/metrics.h"
+#include "lib/outlier.h"
 
 #define SM_IPPROTO_TCP 6
-#define SM_TCP_CLOSE 7 /* BPF_TCP_CLOSE */
+#define SM_TCP_SYN_SENT 2 /* BPF_TCP_SYN_SENT */
+#define SM_TCP_CLOSE 7    /* BPF_TCP_CLOSE */
 
 /* sm_conn.flags */
 #define SM_CONN_ESTABLISHED 1
@@ -112,15 +114,31 @@ static __always_inline struct sm_conn_stats *sm_conn_stats_get(
 }
 
 /* The service a translated socket dialed: its VIP as recorded by the connect hook. */
-static __always_inline __u32 sm_conn_svc_id(const struct sm_sock_vip *vip) {
+static __always_inline const struct sm_svc *sm_conn_svc(const struct sm_sock_vip *vip) {
   struct sm_svc_key key;
   __builtin_memset(&key, 0, sizeof(key));
   __builtin_memcpy(key.addr, vip->vip, sizeof(key.addr));
   key.port = vip->vip_port;
   key.proto = SM_IPPROTO_TCP;
   key.family = vip->family;
-  const struct sm_svc *svc = bpf_map_lookup_elem(&sm_svc_v1, &key);
+  return bpf_map_lookup_elem(&sm_svc_v1, &key);
+}
+
+static __always_inline __u32 sm_conn_svc_id(const struct sm_sock_vip *vip) {
+  const struct sm_svc *svc = sm_conn_svc(vip);
   return svc ? svc->svc_id : 0;
+}
+
+/* Tells outlier detection how a connect ended (lib/outlier.h). */
+static __always_inline void sm_conn_report_outcome(struct bpf_sock_ops *ops, bool established) {
+  struct bpf_sock *sk = ops->sk;
+  if (!sk) return;
+  struct sm_sock_vip *vip = bpf_sk_storage_get(&sm_sock_vip_v2, sk, 0, 0);
+  if (!vip) return;
+  if (established)
+    sm_outlier_connect_succeeded(vip);
+  else
+    sm_outlier_connect_failed(vip, sm_conn_svc(vip));
 }
 
 /* SYN about to go out (process context, inside connect()): start tracking a translated socket. */
@@ -184,9 +202,12 @@ static __always_inline int sm_conn_track(struct bpf_sock_ops *ops) {
       break;
     case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
       sm_conn_established(ops);
+      sm_conn_report_outcome(ops, true);
       break;
     case BPF_SOCK_OPS_STATE_CB:
-      if (ops->args[1] == SM_TCP_CLOSE) sm_conn_close(ops);
+      if (ops->args[1] != SM_TCP_CLOSE) break;
+      if (ops->args[0] == SM_TCP_SYN_SENT) sm_conn_report_outcome(ops, false);
+      sm_conn_close(ops);
       break;
   }
   return 1;

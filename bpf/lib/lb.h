@@ -7,6 +7,7 @@
 #include "lib/backend_conns.h"
 #include "lib/maps.h"
 #include "lib/metrics.h"
+#include "lib/outlier.h"
 
 /* Helpers a test replaces to make selection deterministic. */
 #ifndef SM_GET_PRANDOM
@@ -126,17 +127,41 @@ static __always_inline void sm_affinity_record(const struct sm_svc_snap *s,
     sm_count(SM_CNT_AFFINITY_UPDATE_FAIL);
 }
 
-/* Picks from the selection table. */
-static __always_inline enum sm_pick_result sm_lut_pick(const struct sm_svc_snap *s,
-                                                       const struct sm_flow *flow,
+static __always_inline enum sm_pick_result sm_lut_draw(const struct sm_svc_snap *s, __u32 draw,
                                                        struct sm_pick *out) {
-  __u32 draw = s->algo == SM_LB_MAGLEV ? flow->hash : SM_GET_PRANDOM();
   struct sm_lut_key key = {.svc_id = s->svc_id, .rev = s->rev, .slot = draw % s->lut_size};
   __u32 *id = bpf_map_lookup_elem(&sm_lut_v1, &key);
   if (!id) return SM_PICK_SWAPPED;
   out->id = *id;
   out->be = sm_backend_lookup(s, out->id);
   return out->be ? SM_PICK_OK : SM_PICK_SWAPPED;
+}
+
+/* Picks from the selection table past ejected outliers: a few more draws (Maglev's derived from
+ * the flow's hash, so a flow still maps to one backend), which keep the other backends' shares,
+ * then the slots after the first draw, which find another backend when most draws would not (the
+ * table interleaves its backends). When all of them are ejected the last one stands: ejection
+ * alone never refuses a connect. */
+static __always_inline enum sm_pick_result sm_lut_pick(const struct sm_svc_snap *s,
+                                                       const struct sm_flow *flow,
+                                                       struct sm_pick *out) {
+  const bool maglev = s->algo == SM_LB_MAGLEV;
+  const __u32 first = maglev ? flow->hash : SM_GET_PRANDOM();
+  enum sm_pick_result r = sm_lut_draw(s, first, out);
+  if (r != SM_PICK_OK || !sm_outlier_ejected(s->svc_id, out->id)) return r;
+  for (__u32 i = 1; i <= 2 * SM_OUTLIER_REDRAWS; i++) {
+    __u32 draw = i > SM_OUTLIER_REDRAWS ? first % s->lut_size + (i - SM_OUTLIER_REDRAWS)
+                 : maglev               ? sm_hash_words(flow->hash, i)
+                                        : SM_GET_PRANDOM();
+    r = sm_lut_draw(s, draw, out);
+    if (r != SM_PICK_OK) return r;
+    if (!sm_outlier_ejected(s->svc_id, out->id)) {
+      sm_count(SM_CNT_OUTLIER_AVOIDED);
+      return SM_PICK_OK;
+    }
+  }
+  sm_count(SM_CNT_OUTLIER_ALL_EJECTED);
+  return SM_PICK_OK;
 }
 
 /* State of one walk over a revision's backend list (bpf_loop context). */
@@ -147,9 +172,11 @@ struct sm_lc_scan {
   __u32 limit; /* skip backends holding this many connections; 0 = skip none */
   __u64 best_conns;
   __u64 best_weight;
-  __u64 tie_weight; /* summed weight of the backends tied with the best so far */
-  __u32 best_id;    /* 0 = none yet */
-  __u32 swapped;    /* a list or backend entry was missing */
+  __u64 tie_weight;      /* summed weight of the backends tied with the best so far */
+  __u32 best_id;         /* 0 = none yet */
+  __u32 swapped;         /* a list or backend entry was missing */
+  __u32 avoid_ejected;   /* 1: skip outliers (lib/outlier.h) */
+  __u32 skipped_ejected; /* an outlier was skipped */
 };
 
 /* Least connections per unit of weight (conns_a * weight_b < conns_b * weight_a), so a backend of
@@ -173,6 +200,10 @@ static long sm_lc_visit(__u32 index, void *arg) {
   }
   __u64 conns = sm_conns_of(sc->svc_id, backend_id);
   if (sc->limit && conns >= sc->limit) return 0;
+  if (sc->avoid_ejected && sm_outlier_ejected(sc->svc_id, backend_id)) {
+    sc->skipped_ejected = 1;
+    return 0;
+  }
   __u64 weight = be->weight ? be->weight : 1;
   __u64 lhs = conns * sc->best_weight;
   __u64 rhs = sc->best_conns * weight;
@@ -192,7 +223,8 @@ static long sm_lc_visit(__u32 index, void *arg) {
   return 0;
 }
 
-/* The least-loaded backend of the revision's backend list among those under `limit`. */
+/* The least-loaded backend of the revision's backend list among those under `limit`, outliers
+ * avoided unless they are all that is left. */
 static __always_inline enum sm_pick_result sm_least_conn_pick(const struct sm_svc_snap *s,
                                                               __u32 limit, struct sm_pick *out) {
   __u32 n = s->backend_count;
@@ -200,8 +232,16 @@ static __always_inline enum sm_pick_result sm_least_conn_pick(const struct sm_sv
   struct sm_lc_scan sc = {.svc_id = s->svc_id,
                           .rev = s->rev,
                           .first = s->algo == SM_LB_LEAST_CONN ? 0 : s->lut_size,
-                          .limit = limit};
+                          .limit = limit,
+                          .avoid_ejected = 1};
   bpf_loop(n, sm_lc_visit, &sc, 0);
+  if (!sc.swapped && !sc.best_id && sc.skipped_ejected) {
+    sm_count(SM_CNT_OUTLIER_ALL_EJECTED);
+    sc.avoid_ejected = 0;
+    bpf_loop(n, sm_lc_visit, &sc, 0);
+  } else if (sc.skipped_ejected) {
+    sm_count(SM_CNT_OUTLIER_AVOIDED);
+  }
   if (sc.swapped || n == 0) return SM_PICK_SWAPPED;
   if (!sc.best_id) return SM_PICK_FULL;
   out->id = sc.best_id;
@@ -240,7 +280,7 @@ static __always_inline enum sm_pick_result sm_select_in_rev(const struct sm_svc_
   bool sticky = false;
   if (s->affinity_timeout_s) {
     now = SM_KTIME_NS();
-    sticky = sm_affinity_lookup(s, flow, now, out);
+    sticky = sm_affinity_lookup(s, flow, now, out) && !sm_outlier_ejected(s->svc_id, out->id);
   }
   enum sm_pick_result r = SM_PICK_OK;
   if (!sticky) {

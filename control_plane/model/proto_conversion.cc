@@ -56,6 +56,13 @@ v1::Service ToProto(const ServiceEntry& entry) {
   *out.mutable_frontend() = ToProto(entry.frontend);
   out.set_algorithm(ToProto(entry.algorithm));
   out.set_max_connections_per_backend(entry.max_connections_per_backend);
+  if (entry.outlier.enabled()) {
+    v1::OutlierDetection* od = out.mutable_outlier_detection();
+    od->set_consecutive_connect_failures(entry.outlier.consecutive_connect_failures);
+    od->set_base_ejection_ms(entry.outlier.base_ejection_ms);
+    od->set_max_ejection_percent(entry.outlier.max_ejection_percent);
+  }
+  out.set_traffic_policy(entry.traffic_policy);
   out.set_affinity(entry.affinity == SessionAffinity::kClientIP ? v1::SESSION_AFFINITY_CLIENT_IP
                                                                 : v1::SESSION_AFFINITY_NONE);
   out.set_affinity_timeout_seconds(entry.affinity_timeout_seconds);
@@ -148,6 +155,23 @@ absl::StatusOr<ServiceEntry> FromProto(const v1::Service& service) {
                             " is not in 0..", kMaxConnectionsPerBackend));
   }
   out.max_connections_per_backend = service.max_connections_per_backend();
+  if (service.has_outlier_detection() &&
+      service.outlier_detection().consecutive_connect_failures() != 0) {
+    const v1::OutlierDetection& od = service.outlier_detection();
+    if (od.consecutive_connect_failures() > kMaxConsecutiveConnectFailures ||
+        od.base_ejection_ms() == 0 || od.base_ejection_ms() > kMaxBaseEjectionMs ||
+        od.max_ejection_percent() > 100) {
+      return Invalid(where, absl::StrCat("outlier_detection (consecutive_connect_failures ",
+                                         od.consecutive_connect_failures(), ", base_ejection_ms ",
+                                         od.base_ejection_ms(), ", max_ejection_percent ",
+                                         od.max_ejection_percent(), ") is out of range"));
+    }
+    out.outlier =
+        OutlierDetection{.consecutive_connect_failures = od.consecutive_connect_failures(),
+                         .base_ejection_ms = od.base_ejection_ms(),
+                         .max_ejection_percent = od.max_ejection_percent()};
+  }
+  out.traffic_policy = service.traffic_policy();
   for (int i = 0; i < service.backends_size(); ++i) {
     const v1::Backend& b = service.backends(i);
     if (!b.ready()) continue;

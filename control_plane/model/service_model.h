@@ -54,6 +54,20 @@ struct Backend {
 // The largest per-backend connection limit (the kernel holds it in 16 bits).
 inline constexpr uint32_t kMaxConnectionsPerBackend = 65535;
 
+// Outlier ejection (a TrafficPolicy's outlierDetection): a backend whose connects fail
+// `consecutive_connect_failures` times in a row is skipped for base_ejection_ms times the number of
+// times it has been ejected, then tried again. 0 failures = off.
+inline constexpr uint32_t kMaxConsecutiveConnectFailures = 65535;
+inline constexpr uint32_t kMaxBaseEjectionMs = 3600 * 1000;  // an hour
+
+struct OutlierDetection {
+  uint32_t consecutive_connect_failures = 0;  // 0 = no outlier detection
+  uint32_t base_ejection_ms = 30000;          // Istio's default baseEjectionTime (30s)
+  uint32_t max_ejection_percent = 10;         // Istio's default; at least one backend when > 0
+  bool enabled() const { return consecutive_connect_failures != 0; }
+  bool operator==(const OutlierDetection&) const = default;
+};
+
 // A frontend with everything the datapath needs to balance it. Only ready endpoints become
 // backends; an empty list means "refuse connections" (kube-proxy's REJECT).
 struct ServiceEntry {
@@ -66,6 +80,10 @@ struct ServiceEntry {
   uint32_t affinity_timeout_seconds = 10800;  // Kubernetes' default for ClientIP
   // Circuit breaker: live TCP connections one backend may hold for this frontend; 0 = unlimited.
   uint32_t max_connections_per_backend = 0;
+  OutlierDetection outlier;
+  // "namespace/name" of the TrafficPolicy that set the algorithm, limits, outlier detection and
+  // weights; "" when the Service's annotations did.
+  std::string traffic_policy;
   std::vector<Backend> backends;  // sorted by (address, port), no duplicates
   bool operator==(const ServiceEntry&) const = default;
 };

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "control_plane/model/service_model.h"
 #include "control_plane/sources/authorization_policy_parser.h"
+#include "control_plane/sources/traffic_policy_manifest.h"
 
 namespace sockmesh::sources {
 
@@ -147,6 +148,7 @@ struct ParsedManifests {
   std::vector<WorkloadEntryManifest> workload_entries;
   std::vector<NamespaceManifest> namespaces;
   std::vector<AuthorizationPolicyManifest> authorization_policies;  // refused ones included
+  std::vector<TrafficPolicyManifest> traffic_policies;  // sockmesh.io/v1alpha1 TrafficPolicy
   // One line per object of another kind or apiVersion, which standalone mode skips (other
   // components may read them later). Informational, not errors.
   std::vector<std::string> notes;

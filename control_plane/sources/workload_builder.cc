@@ -9,6 +9,7 @@
 #include "control_plane/model/identity_allocator.h"
 #include "control_plane/sources/authorization_policy_builder.h"
 #include "control_plane/sources/desired_state_builder.h"
+#include "control_plane/sources/traffic_policy_compiler.h"
 
 namespace sockmesh::sources {
 namespace {
@@ -92,6 +93,10 @@ absl::StatusOr<model::DesiredState> BuildDesiredState(const ParsedManifests& obj
       !s.ok()) {
     return s;
   }
+  // Policies last: a subset split needs the workloads' labels.
+  absl::StatusOr<std::vector<TrafficPolicyStatus>> policies =
+      ApplyTrafficPolicies(objects.traffic_policies, *state);
+  if (!policies.ok()) return policies.status();
   return state;
 }
 
@@ -103,6 +108,7 @@ void AppendManifests(const ParsedManifests& from, ParsedManifests& into) {
   append(from.workload_entries, into.workload_entries);
   append(from.namespaces, into.namespaces);
   append(from.authorization_policies, into.authorization_policies);
+  append(from.traffic_policies, into.traffic_policies);
   append(from.notes, into.notes);
 }
 

@@ -651,6 +651,8 @@ TEST_F(ControlPlaneTest, FollowsKubernetesApiServer) {
       {{"steps", {{{"wait_file", go_file}}, {{"event", modified}}}}, {"end", "hold"}}};
   script["/api/v1/pods"]["lists"] = {{{"body", ListJson("PodList", "v1", "100", {})}}};
   script["/api/v1/namespaces"]["lists"] = {{{"body", ListJson("NamespaceList", "v1", "100", {})}}};
+  script["/apis/sockmesh.io/v1alpha1/trafficpolicies"]["lists"] = {
+      {{"body", ListJson("TrafficPolicyList", "sockmesh.io/v1alpha1", "100", {})}}};
   absl::StatusOr<std::unique_ptr<FakeKubeApiServer>> api = FakeKubeApiServer::Start(script);
   ASSERT_TRUE(api.ok()) << api.status();
 

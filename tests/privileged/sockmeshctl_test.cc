@@ -323,11 +323,14 @@ TEST_F(SockmeshctlTest, CountersNameEveryDatapathEvent) {
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   nlohmann::json doc = nlohmann::json::parse(r.out);
   EXPECT_EQ(doc["instance"], dp_->instance());
+  size_t named = 0;
   for (const std::string& event : metrics::DatapathEventNames()) {
+    if (event.empty()) continue;  // a counter number no event uses
+    ++named;
     ASSERT_TRUE(doc["counters"].contains(event)) << event << " missing in " << r.out;
     EXPECT_TRUE(doc["counters"][event].is_number_unsigned()) << event;
   }
-  EXPECT_EQ(doc["counters"].size(), metrics::DatapathEventNames().size());
+  EXPECT_EQ(doc["counters"].size(), named);
 
   RunResult table = RunCtl({"counters", "--instance", dp_->instance()});
   ASSERT_EQ(table.exit_code, 0) << Describe(table);

@@ -31,11 +31,8 @@ absl::StatusOr<std::unique_ptr<TestDatapath>> TestDatapath::Create(uint32_t tabl
   absl::StatusOr<std::unique_ptr<agent::Datapath>> dp = agent::Datapath::Start(opts);
   if (!dp.ok()) return dp.status();
   t->datapath_ = *std::move(dp);
-  agent::DatapathMaps& m = t->datapath_->maps();
-  absl::StatusOr<agent::MapSync> sync = agent::MapSync::Recover(
-      agent::ServiceMaps{
-          .services = &m.services, .backends = &m.backends, .lut = &m.lut, .conns = &m.conns},
-      table_size);
+  absl::StatusOr<agent::MapSync> sync =
+      agent::MapSync::Recover(agent::ServiceMapsOf(t->datapath_->maps()), table_size);
   if (!sync.ok()) return sync.status();
   t->sync_.emplace(*std::move(sync));
   if (absl::Status s = t->cgroup_->Join(); !s.ok()) return s;

@@ -67,6 +67,33 @@ TEST_F(ValidateTest, ValidDirectory) {
   EXPECT_THAT(FormatValidationText(dir_, *r), HasSubstr("valid (2 files, 1 frontends"));
 }
 
+// TrafficPolicy conditions: one in force, one whose Service does not exist.
+TEST_F(ValidateTest, ShowsTrafficPolicyConditions) {
+  Write("svc.yaml", kService);
+  Write("slice.yaml", kSlice);
+  Write("policies.yaml", R"(apiVersion: sockmesh.io/v1alpha1
+kind: TrafficPolicy
+metadata: {name: web, namespace: test}
+spec: {host: web, trafficPolicy: {loadBalancer: {simple: LEAST_CONN}}}
+---
+apiVersion: sockmesh.io/v1alpha1
+kind: TrafficPolicy
+metadata: {name: gone, namespace: test}
+spec: {host: missing}
+)");
+  absl::StatusOr<ValidationResult> r = ValidateManifests(dir_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->valid());
+  const std::string text = FormatValidationText(dir_, *r);
+  EXPECT_THAT(text, HasSubstr("TrafficPolicy test/gone: ResolvedRefs=False (HostNotFound)"));
+  EXPECT_THAT(text, HasSubstr("TrafficPolicy test/web: Accepted=True (Accepted)"));
+  EXPECT_THAT(text, HasSubstr("TrafficPolicy test/web: ResolvedRefs=True (ResolvedRefs)"));
+  nlohmann::json j = nlohmann::json::parse(FormatValidationJson(dir_, *r));
+  ASSERT_EQ(j["traffic_policies"].size(), 2u);
+  EXPECT_EQ(j["traffic_policies"][0]["conditions"][1]["status"], "False");
+  EXPECT_EQ(j["traffic_policies"][0]["conditions"][1]["reason"], "HostNotFound");
+}
+
 TEST_F(ValidateTest, InvalidFileNamesFieldAndValue) {
   std::string path =
       Write("bad.yaml", absl::StrReplaceAll(kService, {{"port: 80", "port: 99999"}}));

@@ -47,6 +47,7 @@ constexpr char kServices[] = "/api/v1/services";
 constexpr char kSlices[] = "/apis/discovery.k8s.io/v1/endpointslices";
 constexpr char kPods[] = "/api/v1/pods";
 constexpr char kNamespaces[] = "/api/v1/namespaces";
+constexpr char kTrafficPolicies[] = "/apis/sockmesh.io/v1alpha1/trafficpolicies";
 // Every wait in these tests is bounded by this; ctest's 120 s bounds the whole test.
 constexpr absl::Duration kWait = absl::Seconds(15);
 
@@ -98,6 +99,8 @@ json BaseScript() {
   script[kNamespaces]["lists"] = {
       {{"body", ListJson("NamespaceList", "v1", "100",
                          {{{"metadata", {{"name", "default"}, {"uid", "ns-1"}}}}})}}};
+  script[kTrafficPolicies]["lists"] = {
+      {{"body", ListJson("TrafficPolicyList", "sockmesh.io/v1alpha1", "100", {})}}};
   return script;
 }
 
@@ -156,6 +159,32 @@ std::unique_ptr<FakeKubeApiServer> StartServer(const json& script) {
   absl::StatusOr<std::unique_ptr<FakeKubeApiServer>> server = FakeKubeApiServer::Start(script);
   EXPECT_TRUE(server.ok()) << server.status();
   return server.ok() ? *std::move(server) : nullptr;
+}
+
+json Pod(const std::string& name, const std::string& ip, const std::string& version) {
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", name}, {"namespace", "default"}, {"labels", {{"version", version}}}}},
+      {"status", {{"podIP", ip}}}};
+}
+
+// A TrafficPolicy for Service "a": least connections, 5 connections per backend, and a 90/10
+// split between the Pods labelled version v1 and v2.
+json CanaryPolicy(const std::string& name, const std::string& rv) {
+  json policy = json::parse(R"({"apiVersion": "sockmesh.io/v1alpha1", "kind": "TrafficPolicy",
+    "metadata": {"namespace": "default"},
+    "spec": {"host": "a",
+             "trafficPolicy": {"loadBalancer": {"simple": "LEAST_CONN"},
+                               "connectionPool": {"tcp": {"maxConnections": 5}},
+                               "outlierDetection": {"consecutiveConnectFailures": 3,
+                                                    "baseEjectionTime": "2s"}},
+             "subsets": [{"name": "v1", "labels": {"version": "v1"}},
+                         {"name": "v2", "labels": {"version": "v2"}}],
+             "split": [{"subset": "v1", "weight": 90}, {"subset": "v2", "weight": 10}]}})");
+  policy["metadata"]["name"] = name;
+  policy["metadata"]["resourceVersion"] = rv;
+  return policy;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,11 +256,13 @@ TEST_F(InClusterConfigTest, ExplicitConfigNeedsHttpsAndCa) {
 // ---------------------------------------------------------------------------------------------
 // The object cache alone.
 
-// Pods and Namespaces listed (empty), so publishing waits only for what a test lists next.
+// Pods, Namespaces and TrafficPolicies listed (empty), so publishing waits only for what a test
+// lists next.
 void ListNoWorkloads(ObjectCache& cache) {
   cache.Replace(ObjectKind::kPod, {});
   cache.Replace(ObjectKind::kNamespace, {});
   cache.Replace(ObjectKind::kAuthorizationPolicy, {});
+  cache.Replace(ObjectKind::kTrafficPolicy, {});
 }
 
 TEST(ObjectCacheTest, PublishesOnlyOnceEveryKindIsListed) {
@@ -242,6 +273,8 @@ TEST(ObjectCacheTest, PublishesOnlyOnceEveryKindIsListed) {
   cache.Replace(ObjectKind::kNamespace, {});
   EXPECT_EQ(cache.Get().version, 0u);
   cache.Replace(ObjectKind::kAuthorizationPolicy, {});
+  EXPECT_EQ(cache.Get().version, 0u);  // TrafficPolicies not listed yet
+  cache.Replace(ObjectKind::kTrafficPolicy, {});
   EXPECT_EQ(cache.Get().version, 1u);
 }
 
@@ -359,12 +392,12 @@ TEST(KubernetesSourceTest, InitialListBuildsDesiredStateWithBearerToken) {
 
   // Every kind is listed, then watched from the list's resourceVersion with bookmarks on.
   ASSERT_TRUE(Eventually([&] {
-    for (const char* path : {kServices, kSlices, kPods, kNamespaces}) {
+    for (const char* path : {kServices, kSlices, kPods, kNamespaces, kTrafficPolicies}) {
       if (RequestsTo(*server, path, /*watch=*/true).empty()) return false;
     }
     return true;
   }));
-  for (const char* path : {kServices, kSlices, kPods, kNamespaces}) {
+  for (const char* path : {kServices, kSlices, kPods, kNamespaces, kTrafficPolicies}) {
     const std::vector<json> lists = RequestsTo(*server, path, false);
     ASSERT_THAT(lists, SizeIs(1)) << path;
     EXPECT_EQ(lists[0]["query"]["limit"], "500");
@@ -788,6 +821,70 @@ TEST(KubernetesSourceTest, ServerSignedByAnUnknownCaIsRefused) {
   EXPECT_THAT(source->stats().at(ObjectKind::kService).last_error, HasSubstr("certificate"));
   EXPECT_EQ(source->cache().Get().version, 0u);
   EXPECT_EQ(server->Requests().size(), requests_before);
+}
+
+TEST(ObjectCacheTest, TrafficPolicyOverridesTheServiceAndSplitsBySubset) {
+  ObjectCache cache;
+  cache.Replace(ObjectKind::kNamespace, {});
+  cache.Replace(ObjectKind::kPod, {Pod("a-1", "10.0.0.1", "v1"), Pod("a-2", "10.0.0.2", "v2")});
+  cache.Replace(ObjectKind::kService, {Svc("a", "10.96.0.10", 80, "1")});
+  cache.Replace(ObjectKind::kEndpointSlice, {Slice("a", {"10.0.0.1", "10.0.0.2"}, "2")});
+  json broken = CanaryPolicy("broken", "4");
+  broken["spec"]["trafficPolicy"]["connectionPool"]["tcp"]["maxConnections"] = 0;
+  cache.Replace(ObjectKind::kTrafficPolicy, {CanaryPolicy("canary", "3"), broken});
+  Snapshot s = cache.Get();
+  ASSERT_EQ(s.version, 1u);
+  // The invalid policy is rejected alone, naming the field and the value.
+  ASSERT_THAT(s.errors, SizeIs(1));
+  EXPECT_THAT(s.errors[0], AllOf(HasSubstr("kubernetes-api: TrafficPolicy default/broken: "),
+                                 HasSubstr("spec.trafficPolicy.connectionPool.tcp.maxConnections"),
+                                 HasSubstr("\"0\"")));
+  const model::ServiceEntry& entry = s.state.begin()->second;
+  EXPECT_EQ(entry.algorithm, model::LbAlgorithm::kLeastConnections);
+  EXPECT_EQ(entry.max_connections_per_backend, 5u);
+  EXPECT_EQ(entry.outlier.consecutive_connect_failures, 3u);
+  EXPECT_EQ(entry.outlier.base_ejection_ms, 2000u);
+  EXPECT_EQ(entry.traffic_policy, "default/canary");
+  ASSERT_THAT(entry.backends, SizeIs(2));
+  EXPECT_EQ(entry.backends[0].weight, 90 * 600u);
+  EXPECT_EQ(entry.backends[1].weight, 10 * 600u);
+
+  // Deleting the policy gives the Service back its own settings.
+  cache.Apply(ObjectKind::kTrafficPolicy, EventType::kDeleted, CanaryPolicy("canary", "5"));
+  s = cache.Get();
+  EXPECT_EQ(s.state.begin()->second.algorithm, model::LbAlgorithm::kRandom);
+  EXPECT_EQ(s.state.begin()->second.backends[1].weight, 1u);
+}
+
+TEST(KubernetesSourceTest, TrafficPoliciesAreListedAndWatched) {
+  json script = BaseScript();
+  script[kPods]["lists"] = {
+      {{"body", ListJson("PodList", "v1", "100",
+                         {Pod("a-1", "10.0.0.1", "v1"), Pod("a-2", "10.0.0.2", "v2")})}}};
+  script[kTrafficPolicies]["lists"] = {
+      {{"body", ListJson("TrafficPolicyList", "sockmesh.io/v1alpha1", "100",
+                         {CanaryPolicy("canary", "90")})}}};
+  json changed = CanaryPolicy("canary", "101");
+  changed["spec"]["split"] = json::parse(R"([{"subset": "v1", "weight": 50},
+                                             {"subset": "v2", "weight": 50}])");
+  script[kTrafficPolicies]["watches"] = {
+      {{"steps", {{{"event", EventJson("MODIFIED", changed)}}}}, {"end", "hold"}}};
+  auto server = StartServer(script);
+  ASSERT_NE(server, nullptr);
+  auto source = StartSource(*server, server->ca_file());
+  ASSERT_NE(source, nullptr);
+
+  const Snapshot s = WaitForSnapshot(source->cache(), [](const Snapshot& s) {
+    const auto& backends = s.state.begin()->second.backends;
+    return backends.size() == 2 && backends[0].weight == backends[1].weight;
+  });
+  ASSERT_FALSE(s.state.empty());
+  const model::ServiceEntry& entry = s.state.begin()->second;
+  EXPECT_EQ(entry.traffic_policy, "default/canary");
+  EXPECT_EQ(entry.backends[0].weight, 50 * 600u);
+  EXPECT_EQ(entry.backends[1].weight, 50 * 600u);
+  EXPECT_THAT(s.errors, IsEmpty());
+  EXPECT_THAT(RequestsTo(*server, kTrafficPolicies, false), SizeIs(1));
 }
 
 }  // namespace

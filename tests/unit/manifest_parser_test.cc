@@ -628,7 +628,7 @@ kind: NetworkPolicy
               ElementsAre("services.yaml: document 1: ignored v1 ConfigMap demo/settings: "
                           "standalone mode reads only v1 Service, Pod and Namespace, "
                           "discovery.k8s.io/v1 EndpointSlice and sockmesh.io/v1alpha1 "
-                          "WorkloadEntry",
+                          "WorkloadEntry and TrafficPolicy",
                           HasSubstr("document 5: ignored discovery.k8s.io/v1beta1 EndpointSlice "
                                     "default/web-old:"),
                           HasSubstr("document 6: ignored networking.k8s.io/v1 NetworkPolicy:")));

@@ -32,7 +32,13 @@ model::ServiceEntry Svc(const std::string& vip, uint16_t port, std::vector<model
 class MapSyncTest : public ::testing::Test {
  protected:
   ServiceMaps maps() {
-    return {.services = &svc_, .backends = &be_, .lut = &lut_, .conns = &conns_};
+    return {.services = &svc_,
+            .backends = &be_,
+            .lut = &lut_,
+            .conns = &conns_,
+            .outlier_config = &outlier_cfg_,
+            .outliers = &outliers_,
+            .ejections = &ejections_};
   }
   MapSync Recover() {
     auto s = MapSync::Recover(maps(), 251);
@@ -57,6 +63,9 @@ class MapSyncTest : public ::testing::Test {
   FakeMap<sm_be_key, sm_backend> be_{"sm_be_v1", 100};
   FakeMap<sm_lut_key, uint32_t> lut_{"sm_lut_v1", 2000};
   FakeMap<sm_be_conn_key, uint64_t> conns_{"sm_be_conns_v1", 100};
+  FakeMap<uint32_t, sm_outlier_cfg> outlier_cfg_{"sm_outlier_cfg_v1", 100};
+  FakeMap<sm_be_conn_key, sm_be_outlier> outliers_{"sm_be_outlier_v1", 100};
+  FakeMap<uint32_t, sm_svc_ejections> ejections_{"sm_svc_ejected_v1", 100};
 };
 
 // The backend ids in LUT slots [first, first + n) of the service's current revision.
@@ -68,6 +77,47 @@ std::vector<uint32_t> Slots(FakeMap<sm_lut_key, uint32_t>& lut, const sm_svc& v,
     ids.push_back(id.ok() ? *id : 0);
   }
   return ids;
+}
+
+// A TrafficPolicy's outlier detection goes to sm_outlier_cfg_v1 under the service's id; turning it
+// off deletes the config and the kernel's ejections, so every backend is back in rotation.
+TEST_F(MapSyncTest, OutlierConfigFollowsThePolicyAndLeavesWithIt) {
+  model::DesiredState st;
+  model::ServiceEntry e = Svc("127.10.0.1", 80, {Be("127.0.0.1", 8080), Be("127.0.0.2", 8080)});
+  e.outlier = {
+      .consecutive_connect_failures = 3, .base_ejection_ms = 1500, .max_ejection_percent = 50};
+  Put(st, e);
+  MapSync sync = Recover();
+  SyncReport r = sync.Apply(st);
+  ASSERT_EQ(r.failed, 0) << r.Summary();
+  const uint32_t svc_id = SvcValue("127.10.0.1", 80).svc_id;
+  absl::StatusOr<sm_outlier_cfg> cfg = outlier_cfg_.Lookup(svc_id);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->consecutive_failures, 3u);
+  EXPECT_EQ(cfg->base_ejection_ns, 1500ull * 1000000);
+  EXPECT_EQ(cfg->max_ejection_percent, 50u);
+
+  // The kernel ejected a backend of this service, and one of a backend id that no longer exists.
+  ASSERT_TRUE(
+      outliers_.Update(sm_be_conn_key{svc_id, 1}, sm_be_outlier{.ejected_until_ns = 9}).ok());
+  ASSERT_TRUE(outliers_.Update(sm_be_conn_key{svc_id, 77}, sm_be_outlier{}).ok());
+  ASSERT_TRUE(ejections_.Update(svc_id, sm_svc_ejections{}).ok());
+  r = sync.Apply(st);
+  EXPECT_TRUE(outliers_.Lookup(sm_be_conn_key{svc_id, 1}).ok());
+  EXPECT_FALSE(outliers_.Lookup(sm_be_conn_key{svc_id, 77}).ok());
+
+  // A restarted agent recovers the config and writes nothing new.
+  MapSync again = Recover();
+  outlier_cfg_.ResetCounts();
+  r = again.Apply(st);
+  EXPECT_EQ(outlier_cfg_.updates, 0);
+
+  e.outlier = {};
+  Put(st, e);
+  r = again.Apply(st);
+  EXPECT_FALSE(outlier_cfg_.Lookup(svc_id).ok());
+  EXPECT_FALSE(ejections_.Lookup(svc_id).ok());
+  EXPECT_FALSE(outliers_.Lookup(sm_be_conn_key{svc_id, 1}).ok());
 }
 
 TEST_F(MapSyncTest, LeastConnectionsTableIsTheBackendList) {

@@ -90,8 +90,8 @@ TEST(FormatServicesTableTest, OneRowPerBackendWithAlignedColumns) {
   std::vector<std::string> lines = Lines(table);
   ASSERT_THAT(lines, SizeIs(7)) << table;
   EXPECT_THAT(lines[0], ::testing::StartsWith("FRONTEND"));
-  for (const char* column :
-       {"ALGORITHM", "AFFINITY", "LIMIT", "REVISION", "BACKEND", "WEIGHT", "SHARE", "ACTIVE"}) {
+  for (const char* column : {"ALGORITHM", "AFFINITY", "LIMIT", "REVISION", "BACKEND", "WEIGHT",
+                             "SHARE", "ACTIVE", "EJECTED"}) {
     EXPECT_THAT(lines[0], HasSubstr(column));
   }
   // Every backend starts in the BACKEND column; the frontend is only on its first row.
@@ -102,8 +102,8 @@ TEST(FormatServicesTableTest, OneRowPerBackendWithAlignedColumns) {
   EXPECT_THAT(lines[1], ::testing::StartsWith("127.10.0.10:80/TCP"));
   EXPECT_THAT(lines[1], HasSubstr("random"));
   EXPECT_THAT(lines[1], HasSubstr("none"));
-  EXPECT_THAT(lines[1], ::testing::EndsWith("25.0%  0"));
-  EXPECT_THAT(lines[2], ::testing::EndsWith("75.0%  0"));
+  EXPECT_THAT(lines[1], ::testing::EndsWith("25.0%  0       -"));
+  EXPECT_THAT(lines[2], ::testing::EndsWith("75.0%  0       -"));
 
   EXPECT_THAT(lines[3], ::testing::StartsWith("127.10.0.20:53/UDP"));
   EXPECT_THAT(lines[3], HasSubstr("connects are refused"));
@@ -117,8 +117,8 @@ TEST(FormatServicesTableTest, OneRowPerBackendWithAlignedColumns) {
   EXPECT_THAT(lines[4], HasSubstr("maglev"));
   EXPECT_THAT(lines[4], HasSubstr("ClientIP/10800s"));
   EXPECT_EQ(lines[4].find("[fd00::11]:8443"), backend_col) << table;
-  EXPECT_THAT(lines[4], ::testing::EndsWith("33.3%  0"));
-  EXPECT_THAT(lines[5], ::testing::EndsWith("66.7%  0"));
+  EXPECT_THAT(lines[4], ::testing::EndsWith("33.3%  0       -"));
+  EXPECT_THAT(lines[5], ::testing::EndsWith("66.7%  0       -"));
   // Warnings follow their service, marked and indented.
   EXPECT_EQ(lines[6], "  ! 1 of 3 selection-table slots are missing");
   for (const std::string& line : lines) EXPECT_THAT(line, Not(::testing::EndsWith(" ")));

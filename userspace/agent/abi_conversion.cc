@@ -68,6 +68,15 @@ absl::StatusOr<model::Backend> FromAbiBackend(const sm_backend& be) {
   return model::Backend{.address = *ip, .port = ntohs(be.port), .weight = be.weight};
 }
 
+std::optional<sm_outlier_cfg> ToAbiOutlierConfig(const model::OutlierDetection& outlier) {
+  if (!outlier.enabled()) return std::nullopt;
+  sm_outlier_cfg cfg{};
+  cfg.base_ejection_ns = static_cast<uint64_t>(outlier.base_ejection_ms) * 1000000;
+  cfg.consecutive_failures = outlier.consecutive_connect_failures;
+  cfg.max_ejection_percent = outlier.max_ejection_percent;
+  return cfg;
+}
+
 uint8_t ToAbiAlgorithm(model::LbAlgorithm algorithm) {
   switch (algorithm) {
     case model::LbAlgorithm::kMaglev:

@@ -5,6 +5,7 @@
 #define SOCKMESH_USERSPACE_AGENT_ABI_CONVERSION_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -33,6 +34,9 @@ sm_policy_endpoint ToAbiPolicyEndpoint(uint32_t endpoint_id, uint32_t set_id, bo
                                        bool source_address_dependent);
 
 uint8_t ToAbiAlgorithm(model::LbAlgorithm algorithm);
+
+// A service's outlier detection as sm_outlier_cfg_v1 holds it; nullopt when it is off.
+std::optional<sm_outlier_cfg> ToAbiOutlierConfig(const model::OutlierDetection& outlier);
 absl::StatusOr<model::LbAlgorithm> FromAbiAlgorithm(uint8_t algo);
 
 // A service as the kernel will hold it, before ids and revisions are assigned.

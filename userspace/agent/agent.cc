@@ -159,11 +159,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   return agent;
 }
 
-ServiceMaps Agent::service_maps() {
-  DatapathMaps& m = datapath_->maps();
-  return ServiceMaps{
-      .services = &m.services, .backends = &m.backends, .lut = &m.lut, .conns = &m.conns};
-}
+ServiceMaps Agent::service_maps() { return ServiceMapsOf(datapath_->maps()); }
 
 absl::Status Agent::Run(const std::atomic<bool>& stop) {
   if (!options_.control_plane.empty()) return RunClient(stop, nullptr);

@@ -88,6 +88,16 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathOptions&
   return dp;
 }
 
+ServiceMaps ServiceMapsOf(DatapathMaps& m) {
+  return ServiceMaps{.services = &m.services,
+                     .backends = &m.backends,
+                     .lut = &m.lut,
+                     .conns = &m.conns,
+                     .outlier_config = &m.outlier_config,
+                     .outliers = &m.outliers,
+                     .ejections = &m.ejections};
+}
+
 absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& layout) {
   skel_.reset(sm_sock_lb__open());
   if (!skel_) return sys::ErrnoToStatus(errno, "open BPF object sm_sock_lb");
@@ -113,7 +123,10 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
                          {skel_->maps.sm_cgroup_policy_endpoint_v1, 0},
                          {skel_->maps.sm_policy_decisions_v1, 0},
                          {skel_->maps.sm_flow_identity_v1, 0},
-                         {skel_->maps.sm_policy_denials_v1, 0}};
+                         {skel_->maps.sm_policy_denials_v1, 0},
+                         {skel_->maps.sm_outlier_cfg_v1, 0},
+                         {skel_->maps.sm_be_outlier_v1, 0},
+                         {skel_->maps.sm_svc_ejected_v1, 0}};
   // Declared in lib/maps.h for the short-circuit object only; sm_sock_lb's programs never use it.
   if (int err = bpf_map__set_autocreate(skel_->maps.sm_sock_pairs_v1, false); err) {
     return sys::ErrnoToStatus(err, "skip map sm_sock_pairs_v1");
@@ -151,9 +164,16 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
       skel_->maps.sm_ip_policy_endpoint_v1);
   auto cg_ep = bpf::TypedMap<uint64_t, sm_policy_endpoint>::FromSkeleton(
       skel_->maps.sm_cgroup_policy_endpoint_v1);
+  auto outlier_cfg =
+      bpf::TypedMap<uint32_t, sm_outlier_cfg>::FromSkeleton(skel_->maps.sm_outlier_cfg_v1);
+  auto outliers =
+      bpf::TypedMap<sm_be_conn_key, sm_be_outlier>::FromSkeleton(skel_->maps.sm_be_outlier_v1);
+  auto ejections =
+      bpf::TypedMap<uint32_t, sm_svc_ejections>::FromSkeleton(skel_->maps.sm_svc_ejected_v1);
   for (const absl::Status& s :
        {svc.status(), be.status(), lut.status(), aff.status(), rnat.status(), conns.status(),
-        ip_id.status(), cg_id.status(), rows.status(), ip_ep.status(), cg_ep.status()}) {
+        ip_id.status(), cg_id.status(), rows.status(), ip_ep.status(), cg_ep.status(),
+        outlier_cfg.status(), outliers.status(), ejections.status()}) {
     if (!s.ok()) return s;
   }
   maps_ = std::make_unique<DatapathMaps>(DatapathMaps{
@@ -170,6 +190,9 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
       .cgroup_policy_endpoint = *std::move(cg_ep),
       .policy_decisions_fd = bpf_map__fd(skel_->maps.sm_policy_decisions_v1),
       .policy_denials_fd = bpf_map__fd(skel_->maps.sm_policy_denials_v1),
+      .outlier_config = *std::move(outlier_cfg),
+      .outliers = *std::move(outliers),
+      .ejections = *std::move(ejections),
       .counters_fd = bpf_map__fd(skel_->maps.sm_counters_v1),
       .conn_stats_fd = bpf_map__fd(skel_->maps.sm_conn_stats_v1),
   });

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "userspace/agent/bpffs.h"
+#include "userspace/agent/map_sync.h"
 #include "userspace/bpf/typed_map.h"
 
 struct sm_sock_lb;
@@ -55,9 +56,15 @@ struct DatapathMaps {
   bpf::TypedMap<uint64_t, sm_policy_endpoint> cgroup_policy_endpoint;
   int policy_decisions_fd = -1;  // sm_policy_decisions_v1 (per-CPU hash, read by metrics)
   int policy_denials_fd = -1;    // sm_policy_denials_v1 (ring buffer)
+  bpf::TypedMap<uint32_t, sm_outlier_cfg> outlier_config;
+  bpf::TypedMap<sm_be_conn_key, sm_be_outlier> outliers;
+  bpf::TypedMap<uint32_t, sm_svc_ejections> ejections;
   int counters_fd = -1;
   int conn_stats_fd = -1;  // sm_conn_stats_v1 (per-CPU hash, read by metrics)
 };
+
+// The maps MapSync writes, borrowed from `m`.
+ServiceMaps ServiceMapsOf(DatapathMaps& m);
 
 struct AttachReport {
   std::vector<std::string> attached;  // programs attached fresh
@@ -151,6 +158,9 @@ inline constexpr char kCgroupPolicyEndpointMap[] = "sm_cgroup_policy_endpoint_v1
 inline constexpr char kPolicyDecisionsMap[] = "sm_policy_decisions_v1";
 inline constexpr char kFlowIdentityMap[] = "sm_flow_identity_v1";
 inline constexpr char kPolicyDenialsMap[] = "sm_policy_denials_v1";
+inline constexpr char kOutlierConfigMap[] = "sm_outlier_cfg_v1";
+inline constexpr char kBackendOutlierMap[] = "sm_be_outlier_v1";
+inline constexpr char kServiceEjectionsMap[] = "sm_svc_ejected_v1";
 inline constexpr char kSockopsLink[] = "sm_sockops";
 
 }  // namespace sockmesh::agent

@@ -49,6 +49,7 @@ std::string SyncReport::Summary() const {
 absl::StatusOr<MapSync> MapSync::Recover(ServiceMaps maps, uint32_t table_size) {
   MapSync sync(maps, table_size);
   if (absl::Status s = sync.RecoverState(); !s.ok()) return s;
+  if (absl::Status s = sync.RecoverOutliers(); !s.ok()) return s;
   return sync;
 }
 
@@ -153,6 +154,7 @@ SyncReport MapSync::Apply(const model::DesiredState& desired) {
   }
   PruneBackendIds();
   PruneConnCounts();
+  SyncOutliers(desired, report);
   return report;
 }
 
@@ -263,20 +265,76 @@ void MapSync::PruneBackendIds() {
   std::erase_if(backend_ids_, [&](const auto& kv) { return !used.contains(kv.second); });
 }
 
-void MapSync::PruneConnCounts() {
-  if (!maps_.conns) return;
-  absl::StatusOr<std::vector<std::pair<sm_be_conn_key, uint64_t>>> counts = maps_.conns->Dump();
-  if (!counts.ok()) return;  // next Apply tries again; the kernel keeps counting meanwhile
+std::set<std::pair<uint32_t, uint32_t>> MapSync::LivePairs() const {
   std::set<std::pair<uint32_t, uint32_t>> live;
   for (const auto& [frontend, a] : applied_) {
     for (const auto& [id, be] : a.backends) live.insert({a.svc_id, id});
   }
+  return live;
+}
+
+void MapSync::PruneConnCounts() {
+  if (!maps_.conns) return;
+  absl::StatusOr<std::vector<std::pair<sm_be_conn_key, uint64_t>>> counts = maps_.conns->Dump();
+  if (!counts.ok()) return;  // next Apply tries again; the kernel keeps counting meanwhile
+  const std::set<std::pair<uint32_t, uint32_t>> live = LivePairs();
   // A count that is not zero belongs to open sockets, whatever the desired state says: it goes
   // when they close. A hook may still race a delete here (see sm_be_conns_v1 in maps.h), but only
   // for a backend that has already left its service.
   for (const auto& [key, count] : *counts) {
     if (count != 0 || live.contains({key.svc_id, key.backend_id})) continue;
     if (maps_.conns->Delete(key).ok()) ++conn_counts_pruned_;
+  }
+}
+
+absl::Status MapSync::RecoverOutliers() {
+  if (!maps_.outlier_config) return absl::OkStatus();
+  auto configs = maps_.outlier_config->Dump();
+  if (!configs.ok()) return configs.status();
+  for (const auto& [svc_id, cfg] : *configs) outlier_applied_[svc_id] = cfg;
+  return absl::OkStatus();
+}
+
+void MapSync::SyncOutliers(const model::DesiredState& desired, SyncReport& report) {
+  if (!maps_.outlier_config) return;
+  std::map<uint32_t, sm_outlier_cfg> wanted;
+  for (const auto& [frontend, a] : applied_) {
+    auto entry = desired.find(frontend);
+    if (entry == desired.end()) continue;
+    if (std::optional<sm_outlier_cfg> cfg = ToAbiOutlierConfig(entry->second.outlier)) {
+      wanted[a.svc_id] = *cfg;
+    }
+  }
+  for (const auto& [svc_id, cfg] : wanted) {
+    auto it = outlier_applied_.find(svc_id);
+    if (it != outlier_applied_.end() && bpf::AbiEqual(it->second, cfg)) continue;
+    if (absl::Status s = maps_.outlier_config->Update(svc_id, cfg); !s.ok()) {
+      ++report.failed;
+      report.errors.push_back(
+          absl::StrCat("outlier detection of service ", svc_id, ": ", s.message()));
+      continue;
+    }
+    ++report.entries_written;
+    outlier_applied_[svc_id] = cfg;
+  }
+  // A service without outlier detection keeps no ejections: its backends are all in again.
+  for (auto it = outlier_applied_.begin(); it != outlier_applied_.end();) {
+    if (wanted.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (maps_.outlier_config->Delete(it->first).ok()) ++report.entries_deleted;
+    if (maps_.ejections) (void)maps_.ejections->Delete(it->first);
+    it = outlier_applied_.erase(it);
+  }
+  if (!maps_.outliers) return;
+  absl::StatusOr<std::vector<std::pair<sm_be_conn_key, sm_be_outlier>>> state =
+      maps_.outliers->Dump();
+  if (!state.ok()) return;  // next Apply tries again
+  const std::set<std::pair<uint32_t, uint32_t>> live = LivePairs();
+  for (const auto& [key, o] : *state) {
+    if (wanted.contains(key.svc_id) && live.contains({key.svc_id, key.backend_id})) continue;
+    if (maps_.outliers->Delete(key).ok()) ++report.entries_deleted;
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,11 @@ struct ServiceMaps {
   // Live connection counts (written by the kernel); optional. MapSync only deletes entries that
   // are zero and belong to no current (service, backend) pair, so the map does not fill up.
   bpf::MapInterface<sm_be_conn_key, uint64_t>* conns = nullptr;
+  // Outlier detection (lib/outlier.h); optional. MapSync writes each service's config and deletes
+  // the kernel's failure state of services and backends that left.
+  bpf::MapInterface<uint32_t, sm_outlier_cfg>* outlier_config = nullptr;
+  bpf::MapInterface<sm_be_conn_key, sm_be_outlier>* outliers = nullptr;
+  bpf::MapInterface<uint32_t, sm_svc_ejections>* ejections = nullptr;
 };
 
 struct SyncReport {
@@ -87,10 +93,16 @@ class MapSync {
                       size_t lut_size, SyncReport& report);
   void PruneBackendIds();
   void PruneConnCounts();
+  // Writes or deletes the outlier configuration of every applied service; drops failure state of
+  // services and (service, backend) pairs that are gone.
+  void SyncOutliers(const model::DesiredState& desired, SyncReport& report);
+  absl::Status RecoverOutliers();
+  std::set<std::pair<uint32_t, uint32_t>> LivePairs() const;
 
   ServiceMaps maps_;
   uint32_t table_size_;
   std::map<model::Frontend, Applied> applied_;
+  std::map<uint32_t, sm_outlier_cfg> outlier_applied_;  // svc_id -> config in the kernel
   // Backend ids are per (address, port, family) and stable, so affinity entries survive updates.
   std::map<std::vector<uint8_t>, uint32_t> backend_ids_;
   uint32_t next_backend_id_ = 1;

@@ -38,6 +38,13 @@ static_assert(kAbiSafe<sm_be_conn_key> && sizeof(sm_be_conn_key) == 8);
 static_assert(kAbiSafe<sm_sock_key> && sizeof(sm_sock_key) == 40);
 static_assert(offsetof(sm_sock_key, remote) == 16 && offsetof(sm_sock_key, local_port) == 32 &&
               offsetof(sm_sock_key, remote_port) == 34 && offsetof(sm_sock_key, family) == 36);
+static_assert(kAbiSafe<sm_outlier_cfg> && sizeof(sm_outlier_cfg) == 16);
+static_assert(offsetof(sm_outlier_cfg, consecutive_failures) == 8 &&
+              offsetof(sm_outlier_cfg, max_ejection_percent) == 12);
+static_assert(kAbiSafe<sm_be_outlier> && sizeof(sm_be_outlier) == 16);
+static_assert(offsetof(sm_be_outlier, consecutive_failures) == 8 &&
+              offsetof(sm_be_outlier, ejections) == 12);
+static_assert(kAbiSafe<sm_svc_ejections> && sizeof(sm_svc_ejections) == 8 * SM_OUTLIER_MAX_EJECTED);
 static_assert(kAbiSafe<sm_ip_identity_key> && sizeof(sm_ip_identity_key) == 20);
 static_assert(offsetof(sm_ip_identity_key, family) == 16);
 static_assert(kAbiSafe<sm_identity> && sizeof(sm_identity) == 8);

@@ -35,6 +35,7 @@ CountersDump NameCounters(const std::vector<uint64_t>& values, std::string insta
   CountersDump dump;
   dump.instance = std::move(instance);
   for (size_t i = 0; i < values.size(); ++i) {
+    if (i < names.size() && names[i].empty()) continue;  // a number no counter uses (yet)
     dump.counters.push_back(CounterView{
         .event = i < names.size() ? names[i] : absl::StrCat("event_", i), .value = values[i]});
   }

@@ -28,6 +28,19 @@ void Count(const model::DesiredState& state, ValidationResult& result) {
   }
 }
 
+// The policies' conditions against `state`, which already has them applied: applying them again
+// to a copy changes nothing and yields the same conditions.
+void PolicyConditions(const std::vector<sources::TrafficPolicyManifest>& policies,
+                      model::DesiredState state, ValidationResult& result) {
+  absl::StatusOr<std::vector<sources::TrafficPolicyStatus>> statuses =
+      sources::ApplyTrafficPolicies(policies, state);
+  if (statuses.ok()) result.traffic_policies = *std::move(statuses);
+}
+
+std::string ConditionText(const sources::PolicyCondition& c) {
+  return absl::StrCat(c.type, "=", c.status ? "True" : "False", " (", c.reason, "): ", c.message);
+}
+
 }  // namespace
 
 absl::StatusOr<ValidationResult> ValidateManifests(const std::string& path) {
@@ -42,6 +55,14 @@ absl::StatusOr<ValidationResult> ValidateManifests(const std::string& path) {
     result.errors = reload->errors;
     result.notes = reload->notes;
     Count(reload->state, result);
+    sources::ParsedManifests all;
+    for (const auto& entry : fs::directory_iterator(path, ec)) {
+      const std::string ext = entry.path().extension().string();
+      if (ext != ".yaml" && ext != ".yml") continue;
+      absl::StatusOr<sources::ParsedManifests> parsed = sources::ParseManifestFile(entry.path());
+      if (parsed.ok()) sources::AppendManifests(*parsed, all);
+    }
+    PolicyConditions(all.traffic_policies, reload->state, result);
     return result;
   }
   if (!fs::exists(path, ec)) {
@@ -60,6 +81,7 @@ absl::StatusOr<ValidationResult> ValidateManifests(const std::string& path) {
     return result;
   }
   Count(*state, result);
+  PolicyConditions(parsed->traffic_policies, *std::move(state), result);
   return result;
 }
 
@@ -70,6 +92,12 @@ std::string FormatValidationText(const std::string& path, const ValidationResult
     absl::StrAppend(&out, "policy: ", sources::DescribePolicyStatus(p), "\n");
   }
   for (const std::string& error : result.errors) absl::StrAppend(&out, "error: ", error, "\n");
+  for (const sources::TrafficPolicyStatus& p : result.traffic_policies) {
+    for (const sources::PolicyCondition& c : p.conditions) {
+      absl::StrAppend(&out, "TrafficPolicy ", p.namespace_name, "/", p.name, ": ", ConditionText(c),
+                      "\n");
+    }
+  }
   if (result.valid()) {
     absl::StrAppend(&out, path, ": valid (", result.files, " files, ", result.frontends,
                     " frontends, ", result.backends, " backends)\n");
@@ -90,6 +118,21 @@ std::string FormatValidationJson(const std::string& path, const ValidationResult
   nlohmann::ordered_json policies = nlohmann::ordered_json::array();
   for (const model::PolicyStatus& p : result.policies) policies.push_back(PolicyStatusJson(p));
   out["policies"] = policies;
+  nlohmann::ordered_json traffic_policies = nlohmann::ordered_json::array();
+  for (const sources::TrafficPolicyStatus& p : result.traffic_policies) {
+    nlohmann::ordered_json conditions = nlohmann::ordered_json::array();
+    for (const sources::PolicyCondition& c : p.conditions) {
+      conditions.push_back({{"type", c.type},
+                            {"status", c.status ? "True" : "False"},
+                            {"reason", c.reason},
+                            {"message", c.message}});
+    }
+    traffic_policies.push_back({{"namespace", p.namespace_name},
+                        {"name", p.name},
+                        {"source", p.source},
+                        {"conditions", std::move(conditions)}});
+  }
+  out["traffic_policies"] = std::move(traffic_policies);
   return out.dump(2) + "\n";
 }
 

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "control_plane/model/authorization_policy.h"
+#include "control_plane/sources/traffic_policy_compiler.h"
 
 namespace sockmesh::ctl {
 
@@ -21,6 +22,8 @@ struct ValidationResult {
   std::vector<std::string> notes;   // ignored objects
   // Every AuthorizationPolicy with its status; a refused one is also an error.
   std::vector<model::PolicyStatus> policies;
+  // Each TrafficPolicy's conditions (Accepted, ResolvedRefs), as the control plane computes them.
+  std::vector<sources::TrafficPolicyStatus> traffic_policies;
   bool valid() const { return errors.empty(); }
 };
 

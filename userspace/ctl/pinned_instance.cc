@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "userspace/ctl/pinned_instance.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <vector>
@@ -50,6 +52,12 @@ absl::StatusOr<bpf::TypedMap<K, V>> OpenMap(const std::string& bpffs_root,
 
 }  // namespace
 
+uint64_t MonotonicNowNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 std::string MapPinPath(const std::string& bpffs_root, const std::string& instance,
                        const std::string& map) {
   return absl::StrCat(agent::MakePinLayout(bpffs_root, instance).maps_dir, "/", map);
@@ -67,10 +75,14 @@ absl::StatusOr<PinnedServiceMaps> OpenPinnedServiceMaps(const std::string& bpffs
   if (!lut.ok()) return lut.status();
   auto conns = OpenMap<sm_be_conn_key, uint64_t>(bpffs_root, instance, agent::kBackendConnsMap);
   if (!conns.ok()) return conns.status();
-  return PinnedServiceMaps{.services = *std::move(services),
-                           .backends = *std::move(backends),
-                           .lut = *std::move(lut),
-                           .conns = *std::move(conns)};
+  PinnedServiceMaps maps{.services = *std::move(services),
+                         .backends = *std::move(backends),
+                         .lut = *std::move(lut),
+                         .conns = *std::move(conns)};
+  auto outliers = bpf::TypedMap<sm_be_conn_key, sm_be_outlier>::FromPinned(
+      MapPinPath(bpffs_root, instance, agent::kBackendOutlierMap));
+  if (outliers.ok()) maps.outliers = *std::move(outliers);
+  return maps;
 }
 
 absl::StatusOr<PinnedIdentityMaps> OpenPinnedIdentityMaps(const std::string& bpffs_root,

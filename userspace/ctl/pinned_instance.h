@@ -6,6 +6,7 @@
 #define SOCKMESH_USERSPACE_CTL_PINNED_INSTANCE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -15,16 +16,24 @@
 
 namespace sockmesh::ctl {
 
+// CLOCK_MONOTONIC in nanoseconds: the clock of bpf_ktime_get_ns().
+uint64_t MonotonicNowNs();
+
 // The service maps of one instance. sockmeshctl only reads them: reader() hands out const views.
 struct PinnedServiceMaps {
   bpf::TypedMap<sm_svc_key, sm_svc> services;
   bpf::TypedMap<sm_be_key, sm_backend> backends;
   bpf::TypedMap<sm_lut_key, uint32_t> lut;
   bpf::TypedMap<sm_be_conn_key, uint64_t> conns;
+  std::optional<bpf::TypedMap<sm_be_conn_key, sm_be_outlier>> outliers;  // absent: older agent
 
   ServiceMapsReader reader() const {
-    return ServiceMapsReader{
-        .services = &services, .backends = &backends, .lut = &lut, .conns = &conns};
+    return ServiceMapsReader{.services = &services,
+                             .backends = &backends,
+                             .lut = &lut,
+                             .conns = &conns,
+                             .outliers = outliers ? &*outliers : nullptr,
+                             .now_ns = MonotonicNowNs()};
   }
 };
 

@@ -115,12 +115,26 @@ absl::StatusOr<ServiceView> ReadRevision(const model::Frontend& frontend, const 
         return count.status();
       }
     }
-    view.backends.push_back(BackendView{.address = backend->address,
-                                        .port = backend->port,
-                                        .weight = backend->weight,
-                                        .backend_id = id,
-                                        .slots = it == slots.end() ? 0 : it->second,
-                                        .active_connections = active});
+    BackendView bv{.address = backend->address,
+                   .port = backend->port,
+                   .weight = backend->weight,
+                   .backend_id = id,
+                   .slots = it == slots.end() ? 0 : it->second,
+                   .active_connections = active};
+    if (maps.outliers) {
+      absl::StatusOr<sm_be_outlier> o =
+          maps.outliers->Lookup(sm_be_conn_key{.svc_id = svc.svc_id, .backend_id = id});
+      if (o.ok()) {
+        bv.consecutive_failures = o->consecutive_failures;
+        bv.ejections = o->ejections;
+        if (o->ejected_until_ns > maps.now_ns) {
+          bv.ejected_remaining_ms = (o->ejected_until_ns - maps.now_ns + 999999) / 1000000;
+        }
+      } else if (!absl::IsNotFound(o.status())) {
+        return o.status();
+      }
+    }
+    view.backends.push_back(bv);
   }
   std::sort(view.backends.begin(), view.backends.end(),
             [](const BackendView& a, const BackendView& b) {
@@ -144,6 +158,13 @@ std::string AffinityText(uint32_t timeout_s) {
 }
 
 std::string PercentText(double share) { return absl::StrFormat("%.1f%%", share * 100.0); }
+
+// "-" while in rotation; "12.3s left (2x)" while ejected, with the back-off multiplier.
+std::string EjectedText(const BackendView& b) {
+  if (b.ejected_remaining_ms == 0) return "-";
+  return absl::StrFormat("%.1fs left (%dx)", static_cast<double>(b.ejected_remaining_ms) / 1000.0,
+                         b.ejections);
+}
 
 std::string LimitText(uint32_t limit) { return limit == 0 ? "none" : absl::StrCat(limit); }
 
@@ -209,7 +230,7 @@ std::string FormatServicesTable(const ServiceDump& dump) {
     return absl::StrCat("No services in datapath instance \"", dump.instance, "\".\n");
   }
   TextTable table({"FRONTEND", "ALGORITHM", "AFFINITY", "LIMIT", "REVISION", "BACKEND", "WEIGHT",
-                   "SHARE", "ACTIVE"});
+                   "SHARE", "ACTIVE", "EJECTED"});
   for (const ServiceView& s : dump.services) {
     std::vector<std::string> head = {
         s.frontend.ToString(), s.algorithm, AffinityText(s.affinity_timeout_s),
@@ -226,6 +247,7 @@ std::string FormatServicesTable(const ServiceDump& dump) {
       row.push_back(absl::StrCat(b.weight));
       row.push_back(HasShare(s) ? PercentText(s.ShareOf(b)) : "-");
       row.push_back(absl::StrCat(b.active_connections));
+      row.push_back(EjectedText(b));
       table.AddRow(std::move(row));
     }
     if (!s.backends.empty() && s.lut_size == 0) table.AddNote(absl::StrCat("  ! ", kRefusedNote));
@@ -247,7 +269,11 @@ std::string FormatServicesJson(const ServiceDump& dump) {
                               {"share", s.ShareOf(b)},
                               {"slots", b.slots},
                               {"backend_id", b.backend_id},
-                              {"active_connections", b.active_connections}});
+                              {"active_connections", b.active_connections},
+                              {"ejected", b.ejected_remaining_ms > 0},
+                              {"ejected_remaining_ms", b.ejected_remaining_ms},
+                              {"consecutive_connect_failures", b.consecutive_failures},
+                              {"ejections", b.ejections}});
     }
     Json entry = {{"frontend", s.frontend.ToString()},
                   {"vip", s.frontend.vip.ToString()},

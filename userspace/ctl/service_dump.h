@@ -24,6 +24,11 @@ struct BackendView {
   uint32_t backend_id = 0;
   uint32_t slots = 0;               // selection-table slots that point at this backend
   uint64_t active_connections = 0;  // live TCP connections counted by the kernel (sm_be_conns_v1)
+  // Outlier ejection (sm_be_outlier_v1): time left out of rotation (0 = in), failures in a row
+  // since the last established connect, and the back-off multiplier.
+  uint64_t ejected_remaining_ms = 0;
+  uint32_t consecutive_failures = 0;
+  uint32_t ejections = 0;
 };
 
 // One frontend and its live backend set (the entries under the service's current revision).
@@ -59,6 +64,10 @@ struct ServiceMapsReader {
   const bpf::MapInterface<sm_lut_key, uint32_t>* lut = nullptr;
   // Live connection counts; optional (no ACTIVE figures without it).
   const bpf::MapInterface<sm_be_conn_key, uint64_t>* conns = nullptr;
+  // Outlier state; optional (an agent older than outlier detection has no such map).
+  const bpf::MapInterface<sm_be_conn_key, sm_be_outlier>* outliers = nullptr;
+  // CLOCK_MONOTONIC now, the kernel's bpf_ktime_get_ns() clock; tests pass their own.
+  uint64_t now_ns = 0;
 };
 
 // Reads every frontend with the backend set of its current revision. The agent may swap a

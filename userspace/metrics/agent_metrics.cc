@@ -32,6 +32,7 @@ class DatapathCollector : public prometheus::Collectable {
     }
     const auto& names = DatapathEventNames();
     for (size_t i = 0; i < values->size() && i < names.size(); ++i) {
+      if (names[i].empty()) continue;  // a number no counter uses (yet)
       prometheus::ClientMetric m;
       m.label.push_back({"event", names[i]});
       m.counter.value = static_cast<double>((*values)[i]);
@@ -71,6 +72,10 @@ const std::vector<std::string>& DatapathEventNames() {
     n[SM_CNT_POLICY_DECISIONS_FULL] = "policy_decisions_map_full";
     n[SM_CNT_POLICY_EVENTS_LOST] = "policy_denial_events_lost";
     n[SM_CNT_FLOW_IDENTITY_FAIL] = "flow_identity_update_failed";
+    n[SM_CNT_OUTLIER_EJECTED] = "outlier_ejected";
+    n[SM_CNT_OUTLIER_AVOIDED] = "outlier_avoided";
+    n[SM_CNT_OUTLIER_ALL_EJECTED] = "outlier_all_ejected_used_anyway";
+    n[SM_CNT_OUTLIER_CAPPED] = "outlier_ejection_capped";
     return n;
   }();
   return kNames;

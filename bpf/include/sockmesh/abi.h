@@ -134,6 +134,30 @@ struct sm_be_conn_key {
   __u32 backend_id;
 };
 
+/* Value of sm_outlier_cfg_v1 (key: __u32 svc_id): a service's outlier detection, written by the
+ * agent from the TrafficPolicy. No entry = no ejection for that service. */
+struct sm_outlier_cfg {
+  __u64 base_ejection_ns;     /* an ejection lasts this times the backend's ejection count */
+  __u32 consecutive_failures; /* connect failures in a row that eject; never 0 */
+  __u32 max_ejection_percent; /* 0..100 of backend_count; at least one backend when > 0 */
+};
+
+/* Value of sm_be_outlier_v1 (key: struct sm_be_conn_key): one backend's connect failures, written
+ * by the sockops tracker, read by the connect hook and sockmeshctl. Times are bpf_ktime_get_ns()
+ * (CLOCK_MONOTONIC). */
+struct sm_be_outlier {
+  __u64 ejected_until_ns;     /* skipped by connects until then; 0 = never ejected */
+  __u32 consecutive_failures; /* since the last established connection */
+  __u32 ejections;            /* the back-off multiplier; reset after a healthy period */
+};
+
+/* Value of sm_svc_ejected_v1 (key: __u32 svc_id): the end times of the service's current
+ * ejections, so the kernel can tell how many backends are out without walking them. A slot is
+ * free once its time has passed. */
+struct sm_svc_ejections {
+  __u64 until_ns[SM_OUTLIER_MAX_EJECTED];
+};
+
 /* Key of sm_sock_pairs_v1 (SOCKHASH): a TCP connection as one of its sockets sees it. The peer
  * socket's key is the same with local and remote swapped. IPv4-mapped IPv6 addresses are stored as
  * IPv4 (family SM_FAMILY_V4), so a dual-stack socket finds an IPv4 peer and vice versa. */
@@ -275,6 +299,10 @@ SM_STATIC_ASSERT(sizeof(struct sm_revnat_val) == 20, "sm_revnat_val layout");
 SM_STATIC_ASSERT(sizeof(struct sm_sock_vip) == 48, "sm_sock_vip layout");
 SM_STATIC_ASSERT(sizeof(struct sm_be_conn_key) == 8, "sm_be_conn_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_sock_key) == 40, "sm_sock_key layout");
+SM_STATIC_ASSERT(sizeof(struct sm_outlier_cfg) == 16, "sm_outlier_cfg layout");
+SM_STATIC_ASSERT(sizeof(struct sm_be_outlier) == 16, "sm_be_outlier layout");
+SM_STATIC_ASSERT(sizeof(struct sm_svc_ejections) == 8 * SM_OUTLIER_MAX_EJECTED,
+                 "sm_svc_ejections layout");
 SM_STATIC_ASSERT(sizeof(struct sm_ip_identity_key) == 20, "sm_ip_identity_key layout");
 SM_STATIC_ASSERT(sizeof(struct sm_identity) == 8, "sm_identity layout");
 SM_STATIC_ASSERT(sizeof(struct sm_conn_stats_key) == 16, "sm_conn_stats_key layout");

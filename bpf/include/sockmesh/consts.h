@@ -32,6 +32,17 @@
 /* Established loopback sockets of the mesh cgroup (two per same-node connection). */
 #define SM_MAX_SOCK_PAIRS 65536
 
+/* Outlier ejection: (service, backend) pairs with failure state (sm_be_outlier_v1), and how many
+ * backends of one service may be ejected at once whatever maxEjectionPercent says (the slots of
+ * struct sm_svc_ejections). */
+#define SM_MAX_OUTLIER_ENTRIES 65536
+#define SM_OUTLIER_MAX_EJECTED 16
+/* Draws from the selection table a connect makes to get past ejected backends before it takes
+ * the last one anyway (never refuse for ejection alone). */
+#define SM_OUTLIER_REDRAWS 4
+/* Envoy's default max_ejection_time: an ejection never lasts longer, however often repeated. */
+#define SM_OUTLIER_MAX_EJECTION_NS (300ULL * 1000000000ULL)
+
 /* Workload identities (sm_ip_identity_v1, sm_cgroup_identity_v1). Numbers below
  * SM_IDENTITY_FIRST_ALLOCATED are reserved; the control plane never gives them to a principal. */
 #define SM_MAX_IP_IDENTITIES 65536
@@ -112,6 +123,11 @@
 #define SM_CNT_POLICY_DECISIONS_FULL 19 /* sm_policy_decisions_v1 full: a decision not counted */
 #define SM_CNT_POLICY_EVENTS_LOST 20    /* sm_policy_denials_v1 full: a denial event lost */
 #define SM_CNT_FLOW_IDENTITY_FAIL 21    /* sm_flow_identity_v1 update failed */
-#define SM_CNT_MAX 22
+/* Outlier ejection (lib/outlier.h). */
+#define SM_CNT_OUTLIER_EJECTED 22     /* a backend was ejected after consecutive connect failures */
+#define SM_CNT_OUTLIER_AVOIDED 23     /* a connect skipped an ejected backend for another */
+#define SM_CNT_OUTLIER_ALL_EJECTED 24 /* only ejected backends were found: one was used anyway */
+#define SM_CNT_OUTLIER_CAPPED 25      /* not ejected: maxEjectionPercent already ejected */
+#define SM_CNT_MAX 26
 
 #endif /* SOCKMESH_CONSTS_H_ */

@@ -86,6 +86,8 @@ ResourceType ResourceTypeOf(ObjectKind kind) {
       return {kind, "v1", "/api/v1/namespaces"};
     case ObjectKind::kAuthorizationPolicy:
       return {kind, "sockmesh.io/v1alpha1", "/apis/sockmesh.io/v1alpha1/authorizationpolicies"};
+    case ObjectKind::kTrafficPolicy:
+      return {kind, "sockmesh.io/v1alpha1", "/apis/sockmesh.io/v1alpha1/trafficpolicies"};
   }
   return {kind, "v1", "/"};
 }

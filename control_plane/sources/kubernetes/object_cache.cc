@@ -30,11 +30,15 @@ const char* ObjectKindName(ObjectKind kind) {
       return "Namespace";
     case ObjectKind::kAuthorizationPolicy:
       return "AuthorizationPolicy";
+    case ObjectKind::kTrafficPolicy:
+      return "TrafficPolicy";
   }
   return "?";
 }
 
-bool IsCustomResourceKind(ObjectKind kind) { return kind == ObjectKind::kAuthorizationPolicy; }
+bool IsCustomResourceKind(ObjectKind kind) {
+  return kind == ObjectKind::kAuthorizationPolicy || kind == ObjectKind::kTrafficPolicy;
+}
 
 std::string ObjectKey(const nlohmann::json& object) {
   if (!object.is_object()) return "";

@@ -2,9 +2,10 @@
 // The objects the Kubernetes API currently holds, per kind, and the DesiredState they make.
 //
 // The list/watch loops feed it (Replace after a list, Apply per watch event). Every object
-// (Services, EndpointSlices, Pods, Namespaces) is converted by the standalone manifest parser, one
-// at a time, so validation and error messages are identical to standalone mode, and an invalid
-// object is rejected alone: the others still apply. Pods become workloads with identities.
+// (Services, EndpointSlices, Pods, Namespaces, TrafficPolicies) is converted by the standalone
+// manifest parser, one at a time, so validation and error messages are identical to standalone
+// mode, and an invalid object is rejected alone: the others still apply. Pods become workloads with
+// identities.
 //
 // Thread-safe. Readers take a versioned Snapshot and can block in WaitForChange, which is how the
 // control plane will stream changes to agents.
@@ -26,10 +27,17 @@
 
 namespace sockmesh::sources::kubernetes {
 
-enum class ObjectKind { kService, kEndpointSlice, kPod, kNamespace, kAuthorizationPolicy };
-inline constexpr ObjectKind kAllKinds[] = {ObjectKind::kService, ObjectKind::kEndpointSlice,
-                                           ObjectKind::kPod, ObjectKind::kNamespace,
-                                           ObjectKind::kAuthorizationPolicy};
+enum class ObjectKind {
+  kService,
+  kEndpointSlice,
+  kPod,
+  kNamespace,
+  kAuthorizationPolicy,
+  kTrafficPolicy
+};
+inline constexpr ObjectKind kAllKinds[] = {
+    ObjectKind::kService,   ObjectKind::kEndpointSlice,       ObjectKind::kPod,
+    ObjectKind::kNamespace, ObjectKind::kAuthorizationPolicy, ObjectKind::kTrafficPolicy};
 // A kind of sockmesh's own CRDs: a cluster without the CRD installed answers its list with 404,
 // which counts as an empty list (so the other kinds still publish) while the list is retried.
 bool IsCustomResourceKind(ObjectKind kind);
