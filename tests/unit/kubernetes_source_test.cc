@@ -831,6 +831,7 @@ TEST(ObjectCacheTest, TrafficPolicyOverridesTheServiceAndSplitsBySubset) {
   cache.Replace(ObjectKind::kEndpointSlice, {Slice("a", {"10.0.0.1", "10.0.0.2"}, "2")});
   json broken = CanaryPolicy("broken", "4");
   broken["spec"]["trafficPolicy"]["connectionPool"]["tcp"]["maxConnections"] = 0;
+  cache.Replace(ObjectKind::kAuthorizationPolicy, {});
   cache.Replace(ObjectKind::kTrafficPolicy, {CanaryPolicy("canary", "3"), broken});
   Snapshot s = cache.Get();
   ASSERT_EQ(s.version, 1u);
