@@ -38,5 +38,14 @@ fi
 
 echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Where an init system runs, Debian starts nginx, haproxy, postgresql and redis on install. The
+# tests and benchmarks start their own throwaway instances, and a system nginx on *:80 would answer
+# a service VIP whose hook is missing instead of refusing it. policy-rc.d exiting 101 tells
+# invoke-rc.d not to start services (the Debian convention; container images ship one).
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"

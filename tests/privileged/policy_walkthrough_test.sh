@@ -114,19 +114,25 @@ decisions() {  # decisions ACTION POLICY: the counter's value (0 when absent)
      END {print s + 0}'
 }
 
+# write_policy NAME ACTION SA: an AuthorizationPolicy on the echo workloads whose one rule matches
+# the principal of service account SA in shop, as manifests/NAME.yaml.
+write_policy() {
+  cat > "$work/manifests/$1.yaml" <<EOF
+apiVersion: sockmesh.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: $1, namespace: shop}
+spec:
+  selector: {matchLabels: {app: echo}}
+  action: $2
+  rules:
+    - from: [{source: {principals: ["cluster.local/ns/shop/sa/$3"]}}]
+EOF
+}
+
 expect_dial ok
 echo "policy_walkthrough: no policy: shop/client connects"
 
-cat > "$work/manifests/deny.yaml" <<'EOF'
-apiVersion: sockmesh.io/v1alpha1
-kind: AuthorizationPolicy
-metadata: {name: deny-client, namespace: shop}
-spec:
-  selector: {matchLabels: {app: echo}}
-  action: DENY
-  rules:
-    - from: [{source: {principals: ["cluster.local/ns/shop/sa/client"]}}]
-EOF
+write_policy deny-client DENY client
 expect_dial "Operation not permitted"
 start=$(date +%s%N)
 got=$(dial || true)
@@ -140,25 +146,16 @@ monitor=$("$ctl" monitor --instance "$instance" --run-dir /run/sockmesh --count 
 [[ $monitor == *deny-client* ]] || fail "sockmeshctl monitor did not show the denial: '$monitor'"
 echo "policy_walkthrough: counter ${denied}, monitor: $monitor"
 
-rm "$work/manifests/deny.yaml"
+rm "$work/manifests/deny-client.yaml"
 expect_dial ok
 echo "policy_walkthrough: DENY removed: shop/client connects again"
-cat > "$work/manifests/allow.yaml" <<'EOF'
-apiVersion: sockmesh.io/v1alpha1
-kind: AuthorizationPolicy
-metadata: {name: allow-frontend, namespace: shop}
-spec:
-  selector: {matchLabels: {app: echo}}
-  action: ALLOW
-  rules:
-    - from: [{source: {principals: ["cluster.local/ns/shop/sa/frontend"]}}]
-EOF
+write_policy allow-frontend ALLOW frontend
 before=$(decisions deny no_allow_match)
 expect_dial "Operation not permitted"
 after=$(decisions deny no_allow_match)
 ((after > before)) || fail "no_allow_match denials did not grow ($before -> $after)"
 echo "policy_walkthrough: ALLOW for another principal: denied as no_allow_match ($before -> $after)"
 
-rm "$work/manifests/allow.yaml"
+rm "$work/manifests/allow-frontend.yaml"
 expect_dial ok
 echo "policy_walkthrough: policies removed: shop/client connects again"
