@@ -10,11 +10,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "control_plane/server/control_health.h"
 #include "absl/synchronization/mutex.h"
+#include "control_plane/server/control_health.h"
 #include "control_plane/server/control_metrics.h"
 #include "control_plane/server/control_plane_service.h"
 #include "control_plane/server/desired_state_source.h"
+#include "control_plane/server/kubernetes_api_source.h"
 #include "control_plane/server/versioned_state.h"
 #include "control_plane/sources/kubernetes/in_cluster_config.h"
 #include "userspace/log/log.h"

@@ -12,8 +12,6 @@
 namespace sockmesh::cp {
 namespace {
 
-namespace k8s = sockmesh::sources::kubernetes;
-
 constexpr char kLog[] = "control";
 
 // One line per AuthorizationPolicy whose status is new or changed: a warning when it is refused or
@@ -35,8 +33,9 @@ void LogPolicyStatusChanges(const std::vector<model::PolicyStatus>& before,
   }
 }
 
-// Publishes `next` and logs the new version when it is one.
-void Publish(model::DesiredState next, VersionedState& state, ControlMetrics& metrics) {
+}  // namespace
+
+void PublishDesiredState(model::DesiredState next, VersionedState& state, ControlMetrics& metrics) {
   const StateVersion before = state.Current();
   bool changed = state.Update(std::move(next));
   StateVersion current = state.Current();
@@ -47,8 +46,6 @@ void Publish(model::DesiredState next, VersionedState& state, ControlMetrics& me
               BackendCount(*current.state), " backends");
   }
 }
-
-}  // namespace
 
 size_t BackendCount(const model::DesiredState& state) {
   size_t n = 0;
@@ -105,44 +102,8 @@ void ManifestDirectorySource::Reload(VersionedState& state, ControlMetrics& metr
   if (!reload->changed_files.empty()) {
     log::Info("manifests", "changed: ", absl::StrJoin(reload->changed_files, ", "));
   }
-  Publish(std::move(reload->state), state, metrics);
+  PublishDesiredState(std::move(reload->state), state, metrics);
   published_ = true;
-}
-
-absl::StatusOr<std::unique_ptr<KubernetesApiSource>> KubernetesApiSource::Start(
-    k8s::KubeApiConfig config) {
-  absl::StatusOr<std::unique_ptr<k8s::KubernetesSource>> source =
-      k8s::KubernetesSource::Start(std::move(config), {});
-  if (!source.ok()) return source.status();
-  return std::unique_ptr<KubernetesApiSource>(new KubernetesApiSource(*std::move(source)));
-}
-
-void KubernetesApiSource::WaitAndPublish(absl::Duration timeout, VersionedState& state,
-                                         ControlMetrics& metrics) {
-  k8s::Snapshot snapshot = source_->cache().WaitForChange(seen_, timeout);
-  // Failed lists and watches are logged and retried by the source itself; count them too, or an
-  // unreachable or refusing API server would look like an empty cluster on the dashboards.
-  for (const auto& [kind, stats] : source_->stats()) {
-    uint64_t& counted = counted_failures_[kind];
-    for (; counted < stats.failures; ++counted) metrics.RecordSourceError();
-  }
-  if (snapshot.version == seen_) return;  // nothing new yet (or not listed yet: version 0)
-  seen_ = snapshot.version;
-  // The cache repeats its errors in every snapshot until they are fixed: log them when they
-  // change, count every published snapshot that has any, as the manifests source does per reload.
-  if (!snapshot.errors.empty()) metrics.RecordSourceError();
-  if (snapshot.errors != last_errors_) {
-    for (const std::string& error : snapshot.errors) log::Error("kubernetes", error);
-    if (snapshot.errors.empty() && !last_errors_.empty()) {
-      log::Info("kubernetes", "all objects valid again");
-    }
-    last_errors_ = snapshot.errors;
-  }
-  for (const std::string& error : source_->WritePolicyStatus(snapshot.state.policy_status)) {
-    metrics.RecordSourceError();
-    log::Warn("kubernetes", "policy status: ", error);
-  }
-  Publish(std::move(snapshot.state), state, metrics);
 }
 
 }  // namespace sockmesh::cp

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // Where sockmesh-control's desired state comes from: a manifests directory (standalone mode) or
-// the Kubernetes API. The server loop only asks a source to wait for its next change and publish
-// it, so both modes share one path into VersionedState, the metrics and the logs.
+// the Kubernetes API (kubernetes_api_source.h). The server loop only asks a source to wait for its
+// next change and publish it, so both modes share one path into VersionedState, the metrics and the
+// logs.
 #ifndef SOCKMESH_CONTROL_PLANE_SERVER_DESIRED_STATE_SOURCE_H_
 #define SOCKMESH_CONTROL_PLANE_SERVER_DESIRED_STATE_SOURCE_H_
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,7 +18,6 @@
 #include "absl/time/time.h"
 #include "control_plane/server/control_metrics.h"
 #include "control_plane/server/versioned_state.h"
-#include "control_plane/sources/kubernetes/kubernetes_source.h"
 #include "control_plane/sources/manifest_directory.h"
 
 namespace sockmesh::cp {
@@ -63,27 +62,9 @@ class ManifestDirectorySource : public DesiredStateSource {
   bool published_ = false;  // the directory was read once (files in error keep their last parse)
 };
 
-// The Kubernetes API (list+watch of Services, EndpointSlices, Pods and Namespaces). Nothing is
-// published until every kind has been listed once (the cache's version 0), so agents never get
-// Services without their backends.
-class KubernetesApiSource : public DesiredStateSource {
- public:
-  static absl::StatusOr<std::unique_ptr<KubernetesApiSource>> Start(
-      sources::kubernetes::KubeApiConfig config);
-  void WaitAndPublish(absl::Duration timeout, VersionedState& state,
-                      ControlMetrics& metrics) override;
-  // Every kind (Services, EndpointSlices, Pods, Namespaces) listed once and published.
-  bool Synced() const override { return seen_ > 0; }
-
- private:
-  explicit KubernetesApiSource(std::unique_ptr<sources::kubernetes::KubernetesSource> source)
-      : source_(std::move(source)) {}
-
-  std::unique_ptr<sources::kubernetes::KubernetesSource> source_;
-  uint64_t seen_ = 0;
-  std::vector<std::string> last_errors_;  // logged again only when they change
-  std::map<sources::kubernetes::ObjectKind, uint64_t> counted_failures_;
-};
+// Publishes `next` as the new version when it differs from the current one, and logs it (and
+// every policy whose status changed). Every source publishes through here.
+void PublishDesiredState(model::DesiredState next, VersionedState& state, ControlMetrics& metrics);
 
 size_t BackendCount(const model::DesiredState& state);
 

@@ -19,7 +19,6 @@ RUN apt-get update -q \
     && apt-get install -y -q --no-install-recommends libabsl20220623 \
         libbpf1 \
         libcivetweb1 \
-        libcurl4 \
         libgrpc++1.51 \
         libgrpc29 \
         libprometheus-cpp-core1.0 \
