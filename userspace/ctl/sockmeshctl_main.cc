@@ -36,6 +36,12 @@ constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitExecFailed = 127;  // what a shell returns for a command it cannot run
 
+void AddTableOrJsonFlag(CLI::App* sub, std::string& output) {
+  sub->add_option("-o,--output", output, "Output format: table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+}
+
 struct InstanceFlags {
   std::string instance = "default";
   std::string bpffs = "/sys/fs/bpf";
@@ -48,14 +54,24 @@ void AddInstanceFlags(CLI::App* sub, InstanceFlags& flags) {
       ->capture_default_str();
   sub->add_option("--bpffs", flags.bpffs, "bpffs mount point the instance is pinned under")
       ->capture_default_str();
-  sub->add_option("-o,--output", flags.output, "Output format: table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->capture_default_str();
+  AddTableOrJsonFlag(sub, flags.output);
 }
 
 int Fail(const absl::Status& status) {
   std::cerr << "sockmeshctl: " << status.message() << "\n";
   return kExitError;
+}
+
+// Flags of the subcommands that ask sockmesh-control over gRPC.
+struct ControlPlaneFlags {
+  std::string address = "127.0.0.1:15010";
+  std::string output = "table";
+};
+
+void AddControlPlaneFlags(CLI::App* sub, ControlPlaneFlags& flags) {
+  sub->add_option("--control-plane", flags.address, "sockmesh-control gRPC address")
+      ->capture_default_str();
+  AddTableOrJsonFlag(sub, flags.output);
 }
 
 int RunServices(const InstanceFlags& flags) {
@@ -294,19 +310,14 @@ int main(int argc, char** argv) {
                    "Run as workload NS/NAME: in the cgroup PATH/NS/NAME, created if missing");
   exec->add_option("command", command, "The command and its arguments (after --)")->required();
 
-  std::string status_address = "127.0.0.1:15010";
-  std::string status_output = "table";
+  ControlPlaneFlags status_flags;
   CLI::App* status = app.add_subcommand(
       "status", "List the agents following the control plane and their versions");
   status->footer(
       "STATUS is SYNCED when the agent ACKed the control plane's current version, NACKED when it\n"
       "refused the newest version it was sent (it keeps running the ACKED one; LAST NACK says\n"
       "why), STALE while a newer version is on its way.");
-  status->add_option("--control-plane", status_address, "sockmesh-control gRPC address")
-      ->capture_default_str();
-  status->add_option("-o,--output", status_output, "Output format: table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->capture_default_str();
+  AddControlPlaneFlags(status, status_flags);
 
   InstanceFlags monitor_flags;
   std::string monitor_run_dir = sockmesh::agent::kDefaultRunDir;
@@ -328,8 +339,7 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   monitor->add_option("--timeout", monitor_timeout, "Exit after this many seconds (0 = never)")
       ->check(CLI::NonNegativeNumber);
-  std::string policies_address = "127.0.0.1:15010";
-  std::string policies_output = "table";
+  ControlPlaneFlags policies_flags;
   CLI::App* policies = app.add_subcommand(
       "policies", "List the AuthorizationPolicies the control plane holds and their status");
   policies->footer(
@@ -337,11 +347,7 @@ int main(int argc, char** argv) {
       "Invalid: a malformed value) and not applied; REASON then names why. An accepted policy\n"
       "shows its ResolvedRefs reason (NoMatchingWorkloads, UnknownPrincipal, UnknownNamespace).\n"
       "-o json prints every condition with its message.");
-  policies->add_option("--control-plane", policies_address, "sockmesh-control gRPC address")
-      ->capture_default_str();
-  policies->add_option("-o,--output", policies_output, "Output format: table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->capture_default_str();
+  AddControlPlaneFlags(policies, policies_flags);
 
   std::string validate_path;
   std::string validate_output = "text";
@@ -366,11 +372,11 @@ int main(int argc, char** argv) {
   if (*identities) return RunIdentities(identities_flags, identities_run_dir, identities_cgroup);
   if (*top) return RunTop(top_flags, top_once, top_interval);
   if (*exec) return RunExec(cgroup, workload, command);
-  if (*status) return RunStatus(status_address, status_output);
+  if (*status) return RunStatus(status_flags.address, status_flags.output);
   if (*validate) return RunValidate(validate_path, validate_output);
   if (*monitor) {
     return RunMonitor(monitor_flags, monitor_run_dir, monitor_count, monitor_timeout);
   }
-  if (*policies) return RunPolicies(policies_address, policies_output);
+  if (*policies) return RunPolicies(policies_flags.address, policies_flags.output);
   return kExitUsage;
 }
