@@ -463,9 +463,8 @@ class PolicyMatrixTest : public ::testing::Test {
     delete tcp_;
     delete udp_;
     tcp_ = udp_ = nullptr;
-    // Agents first (MultiNode's destructor), then the workload cgroups below the nodes' cgroups
-    // would be too late: the node cgroups are removed there. So the workload cgroups go first;
-    // no process is left in them (probe children are reaped), and sockets do not hold a cgroup.
+    // The workload cgroups go before MultiNode's destructor removes the node cgroups above them;
+    // nothing runs in them any more (every probe child was reaped).
     if (cgroups_ != nullptr) {
       for (auto it = cgroups_->rbegin(); it != cgroups_->rend(); ++it) ::rmdir(it->c_str());
     }
