@@ -256,6 +256,12 @@ absl::Status MultiNode::StartAgent(int i, const std::vector<std::string>& extra)
   return n.agent->WaitForLog("; ACK", kStartTimeout);
 }
 
+absl::Status MultiNode::AddAddress(int i, const std::string& address) {
+  std::vector<std::string> args = {"-n", node(i).netns, "addr", "add", address, "dev", "eth0"};
+  if (absl::StrContains(address, ':')) args.push_back("nodad");
+  return Ip(args);
+}
+
 absl::Status MultiNode::InNetns(int netns_fd, const std::function<void()>& fn) {
   sys::UniqueFd original(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (!original.valid()) return sys::ErrnoToStatus(errno, "open /proc/thread-self/ns/net");

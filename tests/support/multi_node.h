@@ -74,6 +74,11 @@ class MultiNode {
   // a default or are appended. Waits for its first ACK.
   absl::Status StartAgent(int i, const std::vector<std::string>& extra = {});
 
+  // Adds `address` ("ip/len", IPv4 or IPv6) to node i's eth0, as a pod's address on that node:
+  // the other nodes reach it over the bridge (ARP/NDP on the shared subnet). IPv6 skips duplicate
+  // address detection, so the address is usable at once.
+  absl::Status AddAddress(int i, const std::string& address);
+
   // Runs `fn` on the calling thread inside network namespace `netns_fd`, then moves the thread
   // back. Sockets made meanwhile stay in that namespace (how backends are bound on a node).
   static absl::Status InNetns(int netns_fd, const std::function<void()>& fn);

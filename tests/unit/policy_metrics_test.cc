@@ -67,5 +67,34 @@ TEST(PolicyMetricsTest, NamesEndpointsPoliciesAndSources) {
       << text;
 }
 
+// The control plane renumbers policies on every change (and reuses endpoint numbers): counts of
+// a number that now names another policy or workload, or nothing, must leave the kernel map
+// instead of being reported under the new name. Unknown old numbers and policy 0 stay.
+TEST(PolicyMetricsTest, StaleKeysAreThoseWhoseNumbersChangedMeaning) {
+  PolicyNames before;
+  before.endpoints = {{1, "shop/payment"}, {2, "shop/ledger"}};
+  before.policies = {{1, "shop/deny-client"}, {2, "shop/audit"}};
+  PolicyNames after;
+  after.endpoints = {{1, "shop/payment"}};                         // ledger gone
+  after.policies = {{1, "shop/allow-client"}, {2, "shop/audit"}};  // 1 renumbered
+  auto key = [](uint32_t endpoint, uint32_t policy, uint8_t verdict) {
+    sm_policy_decision_key k = Key(300, policy, verdict, SM_POLICY_AT_CLIENT);
+    k.endpoint_id = endpoint;
+    return k;
+  };
+  std::vector<bpf::PolicyDecisionCount> kernel = {
+      {key(1, 1, SM_POLICY_DENY), 3},           // policy 1 now names another policy
+      {key(1, 2, SM_POLICY_AUDIT), 4},          // unchanged
+      {key(1, 0, SM_POLICY_DENY_NO_MATCH), 5},  // no policy: kept
+      {key(2, 0, SM_POLICY_ALLOW), 6},          // endpoint 2 gone
+      {key(9, 7, SM_POLICY_DENY), 7}};          // numbers the old names did not know: kept
+  std::vector<sm_policy_decision_key> stale = StaleDecisionKeys(kernel, before, after);
+  ASSERT_EQ(stale.size(), 2u);
+  EXPECT_EQ(stale[0].policy_id, 1u);
+  EXPECT_EQ(stale[0].endpoint_id, 1u);
+  EXPECT_EQ(stale[1].endpoint_id, 2u);
+  EXPECT_TRUE(StaleDecisionKeys(kernel, after, after).empty());
+}
+
 }  // namespace
 }  // namespace sockmesh::agent

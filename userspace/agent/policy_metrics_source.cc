@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "userspace/agent/policy_metrics_source.h"
 
+#include <bpf/bpf.h>
+
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "sockmesh/consts.h"
+#include "userspace/log/log.h"
 
 namespace sockmesh::agent {
 namespace {
@@ -12,6 +17,15 @@ namespace {
 std::string Lookup(const std::map<uint32_t, std::string>& names, uint32_t id) {
   auto it = names.find(id);
   return it == names.end() ? "unknown" : it->second;
+}
+
+// Whether `id` named something in `before` that `after` names differently or not at all.
+bool Renamed(const std::map<uint32_t, std::string>& before,
+             const std::map<uint32_t, std::string>& after, uint32_t id) {
+  auto was = before.find(id);
+  if (was == before.end()) return false;
+  auto is = after.find(id);
+  return is == after.end() || is->second != was->second;
 }
 
 }  // namespace
@@ -74,8 +88,33 @@ std::vector<metrics::LabelledPolicyDecision> LabelPolicyDecisions(
   return out;
 }
 
+std::vector<sm_policy_decision_key> StaleDecisionKeys(
+    const std::vector<bpf::PolicyDecisionCount>& decisions, const PolicyNames& before,
+    const PolicyNames& after) {
+  std::vector<sm_policy_decision_key> out;
+  for (const bpf::PolicyDecisionCount& d : decisions) {
+    // Policy 0 is "no policy decided" (no_allow_policy / no_allow_match), never renumbered.
+    if (Renamed(before.endpoints, after.endpoints, d.key.endpoint_id) ||
+        (d.key.policy_id != 0 && Renamed(before.policies, after.policies, d.key.policy_id))) {
+      out.push_back(d.key);
+    }
+  }
+  return out;
+}
+
 void PolicyDecisionLabeler::SetNames(PolicyNames names) {
   absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::vector<bpf::PolicyDecisionCount>> decisions = bpf::ReadPolicyDecisions(fd_);
+  if (!decisions.ok()) {
+    log::Warn("policy", "stale decision counters not removed: ", decisions.status().message());
+  } else {
+    for (const sm_policy_decision_key& key : StaleDecisionKeys(*decisions, names_, names)) {
+      // ENOENT: gone already (only this agent deletes, but a restarted one may race an old one).
+      if (bpf_map_delete_elem(fd_, &key) != 0 && errno != ENOENT) {
+        log::Warn("policy", "delete a stale decision counter: ", std::strerror(errno));
+      }
+    }
+  }
   names_ = std::move(names);
 }
 

@@ -36,7 +36,17 @@ PolicyNames NamePolicy(const v1::CompiledPolicy& policy, const model::WorkloadSt
 std::vector<metrics::LabelledPolicyDecision> LabelPolicyDecisions(
     const std::vector<bpf::PolicyDecisionCount>& decisions, const PolicyNames& names);
 
-// Thread-safe: the control-plane thread sets the names, the metrics server reads.
+// The kernel entries whose endpoint or policy number `after` names differently from `before`
+// (given to another workload or policy, or gone): their counts belong to what the number named
+// before. Numbers `before` did not name (an agent that just started) are kept.
+std::vector<sm_policy_decision_key> StaleDecisionKeys(
+    const std::vector<bpf::PolicyDecisionCount>& decisions, const PolicyNames& before,
+    const PolicyNames& after);
+
+// Thread-safe: the control-plane thread sets the names, the metrics server reads. Setting new
+// names deletes the stale kernel entries (StaleDecisionKeys): the control plane renumbers
+// policies in (namespace, name) order on every change and reuses freed endpoint numbers, so
+// without this a policy's or workload's counts would be reported under the next one's name.
 class PolicyDecisionLabeler {
  public:
   explicit PolicyDecisionLabeler(int decisions_fd) : fd_(decisions_fd) {}
