@@ -92,7 +92,7 @@ std::vector<uint8_t> Extension(uint8_t type, uint8_t next, uint16_t fragment_off
 // How a crafted packet departs from a well-formed one.
 struct Damage {
   std::optional<size_t> truncate_to = std::nullopt;  // bytes kept after the IPv6 header
-  uint16_t fragment_offset = 0;       // of every Fragment header, in 8-byte units
+  uint16_t fragment_offset = 0;                      // of every Fragment header, in 8-byte units
 };
 
 // What BPF_PROG_TEST_RUN takes for cgroup_skb: an Ethernet header (the kernel pulls it and sets
