@@ -8,8 +8,11 @@
  *    datagram. The endpoint comes from the receiving socket's cgroup, so every address of the
  *    workload (::1, IPv6, another IP) is covered; the source identity from sm_flow_identity_v1
  *    (a local client's egress wrote it), else sm_ip_identity_v1, else the world (0).
- * Everything not selected by a policy is allowed and not counted; so is a packet we cannot parse
- * (the checks fail open outside what policy denies). */
+ * Everything not selected by a policy is allowed and not counted (the checks fail open outside
+ * what policy denies), and so is traffic other than TCP and UDP (ICMP carries ping, path MTU
+ * discovery and neighbour discovery). One exception fails closed: an IP packet to a workload that
+ * policies select whose transport header we cannot reach (lib/packet.h) is dropped, since it
+ * could be a TCP SYN or UDP datagram hidden behind headers we do not walk. */
 #ifndef SOCKMESH_BPF_LIB_POLICY_H_
 #define SOCKMESH_BPF_LIB_POLICY_H_
 
@@ -17,12 +20,9 @@
 
 #include "lib/maps.h"
 #include "lib/metrics.h"
+#include "lib/packet.h"
 
 #define SM_POLICY_EPERM 1
-#define SM_POLICY_IPPROTO_TCP 6
-#define SM_POLICY_IPPROTO_UDP 17
-#define SM_POLICY_ETH_P_IP 0x0800
-#define SM_POLICY_ETH_P_IPV6 0x86DD
 #define SM_POLICY_TCP_SYN 0x02
 #define SM_POLICY_TCP_ACK 0x10
 
@@ -202,46 +202,38 @@ static __always_inline bool sm_policy_client_allows(const struct sm_svc_key *dst
 
 /* ---- Packets (cgroup_skb) ----------------------------------------------------------------- */
 
-/* The 5-tuple of a TCP or UDP packet (a cgroup_skb packet starts at the IP header), and whether
- * it opens a connection (TCP SYN without ACK; every UDP datagram). False for anything else,
- * including IPv6 with extension headers before the transport header. */
-static __always_inline bool sm_policy_parse(struct __sk_buff *skb, struct sm_flow_key *flow,
-                                            bool *opens) {
+/* What sm_policy_parse() found. */
+#define SM_POLICY_PKT_PASS 0       /* not IP, or IP with a transport other than TCP/UDP */
+#define SM_POLICY_PKT_FLOW 1       /* a TCP segment or UDP datagram: the flow and `opens` are set */
+#define SM_POLICY_PKT_UNREADABLE 2 /* IP whose TCP/UDP ports (or flags) cannot be read */
+
+/* The 5-tuple of a TCP or UDP packet (a cgroup_skb packet starts at the IP header, IPv6 extension
+ * headers are walked), and whether it opens a connection (TCP SYN without ACK; every UDP
+ * datagram). */
+static __always_inline int sm_policy_parse(struct __sk_buff *skb, struct sm_flow_key *flow,
+                                           bool *opens) {
   __builtin_memset(flow, 0, sizeof(*flow));
-  __u32 l4;
-  if (skb->protocol == bpf_htons(SM_POLICY_ETH_P_IP)) {
-    struct iphdr ip;
-    if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip))) return false;
-    if (ip.frag_off & bpf_htons(0x1fff)) return false; /* not a first fragment: no ports */
-    flow->family = SM_FAMILY_V4;
-    flow->proto = ip.protocol;
-    flow->saddr[0] = ip.saddr;
-    flow->daddr[0] = ip.daddr;
-    l4 = (__u32)ip.ihl * 4;
-  } else if (skb->protocol == bpf_htons(SM_POLICY_ETH_P_IPV6)) {
-    struct ipv6hdr ip6;
-    if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6))) return false;
-    flow->family = SM_FAMILY_V6;
-    flow->proto = ip6.nexthdr;
-    __builtin_memcpy(flow->saddr, &ip6.saddr, 16);
-    __builtin_memcpy(flow->daddr, &ip6.daddr, 16);
-    l4 = sizeof(ip6);
-  } else {
-    return false;
-  }
-  if (flow->proto != SM_POLICY_IPPROTO_TCP && flow->proto != SM_POLICY_IPPROTO_UDP) return false;
+  struct sm_packet pkt;
+  int parsed = sm_packet_parse(skb, &pkt);
+  if (parsed == SM_PACKET_NOT_IP) return SM_POLICY_PKT_PASS;
+  if (parsed != SM_PACKET_L4) return SM_POLICY_PKT_UNREADABLE;
+  if (pkt.l4_proto != SM_IPPROTO_TCP && pkt.l4_proto != SM_IPPROTO_UDP) return SM_POLICY_PKT_PASS;
+  flow->family = pkt.family;
+  flow->proto = pkt.l4_proto;
+  __builtin_memcpy(flow->saddr, pkt.saddr, sizeof(flow->saddr));
+  __builtin_memcpy(flow->daddr, pkt.daddr, sizeof(flow->daddr));
   __be16 ports[2];
-  if (bpf_skb_load_bytes(skb, l4, ports, sizeof(ports))) return false;
+  if (bpf_skb_load_bytes(skb, pkt.l4_offset, ports, sizeof(ports))) return SM_POLICY_PKT_UNREADABLE;
   flow->sport = ports[0];
   flow->dport = ports[1];
-  if (flow->proto == SM_POLICY_IPPROTO_UDP) {
+  if (flow->proto == SM_IPPROTO_UDP) {
     *opens = true;
-    return true;
+    return SM_POLICY_PKT_FLOW;
   }
   __u8 flags;
-  if (bpf_skb_load_bytes(skb, l4 + 13, &flags, 1)) return false;
+  if (bpf_skb_load_bytes(skb, pkt.l4_offset + 13, &flags, 1)) return SM_POLICY_PKT_UNREADABLE;
   *opens = (flags & (SM_POLICY_TCP_SYN | SM_POLICY_TCP_ACK)) == SM_POLICY_TCP_SYN;
-  return true;
+  return SM_POLICY_PKT_FLOW;
 }
 
 /* Egress of a mesh socket: remember which local workload opens this flow, for the destination's
@@ -249,7 +241,7 @@ static __always_inline bool sm_policy_parse(struct __sk_buff *skb, struct sm_flo
 static __always_inline int sm_policy_egress(struct __sk_buff *skb) {
   struct sm_flow_key flow;
   bool opens = false;
-  if (!sm_policy_parse(skb, &flow, &opens) || !opens) return 1;
+  if (sm_policy_parse(skb, &flow, &opens) != SM_POLICY_PKT_FLOW || !opens) return 1;
   __u32 identity = sm_policy_cgroup_identity(bpf_skb_cgroup_id(skb));
   if (identity == SM_IDENTITY_UNKNOWN)
     return 1; /* not a workload: the destination sees the world */
@@ -283,16 +275,23 @@ static __always_inline bool sm_policy_is_reply(const struct sm_flow_key *flow) {
 }
 
 /* Ingress of a mesh socket: decides for a new TCP connection (SYN) or a UDP datagram to a local
- * workload that policies select. Returns 1 (pass) or 0 (drop). */
+ * workload that policies select, and drops an IP packet to it whose ports cannot be read. Returns
+ * 1 (pass) or 0 (drop). */
 static __always_inline int sm_policy_ingress(struct __sk_buff *skb) {
   struct sm_flow_key flow;
   bool opens = false;
-  if (!sm_policy_parse(skb, &flow, &opens) || !opens) return 1;
-  if (flow.proto == SM_POLICY_IPPROTO_UDP && sm_policy_is_reply(&flow)) return 1;
+  int parsed = sm_policy_parse(skb, &flow, &opens);
+  if (parsed == SM_POLICY_PKT_PASS || (parsed == SM_POLICY_PKT_FLOW && !opens)) return 1;
+  if (parsed == SM_POLICY_PKT_FLOW && flow.proto == SM_IPPROTO_UDP && sm_policy_is_reply(&flow))
+    return 1;
   __u64 cgroup_id = bpf_skb_cgroup_id(skb); /* the receiving socket's cgroup */
   const struct sm_policy_endpoint *ep =
       bpf_map_lookup_elem(&sm_cgroup_policy_endpoint_v1, &cgroup_id);
   if (!ep) return 1;
+  if (parsed == SM_POLICY_PKT_UNREADABLE) {
+    sm_count(SM_CNT_POLICY_DROPPED_UNPARSED); /* fail closed: policy cannot see what it is */
+    return 0;
+  }
   struct sm_policy_query q = {.source_identity = sm_policy_source_identity(&flow),
                               .sport = flow.sport,
                               .dport = flow.dport,

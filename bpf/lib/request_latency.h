@@ -19,10 +19,8 @@
 #include <bpf/bpf_endian.h>
 
 #include "lib/conn_track.h"
+#include "lib/packet.h"
 
-#define SM_ETH_P_IP 0x0800
-#define SM_ETH_P_IPV6 0x86DD
-#define SM_IPV6_HDR_LEN 40
 #define SM_H2_PREFACE_LEN 24
 #define SM_H2_FRAME_HDR_LEN 9
 #define SM_H2_MAX_FRAMES 8
@@ -31,22 +29,15 @@
 #define SM_H2_CONTINUATION 9
 #define SM_SKB_PASS 1
 
-/* Where the TCP payload of a cgroup_skb packet starts (the packet begins at the IP header), or 0
- * when the packet carries none. */
+/* Where the TCP payload of a cgroup_skb packet starts, or 0 when the packet carries none. IPv6
+ * extension headers are walked: a socket with IPV6_DSTOPTS or IPV6_HOPOPTS, or its peer, puts
+ * them on every segment. */
 static __always_inline __u32 sm_tcp_payload_offset(struct __sk_buff *skb) {
-  __u32 ip_len;
-  if (skb->protocol == bpf_htons(SM_ETH_P_IP)) {
-    __u8 vihl;
-    if (bpf_skb_load_bytes(skb, 0, &vihl, 1)) return 0;
-    ip_len = (__u32)(vihl & 0xf) * 4;
-  } else if (skb->protocol == bpf_htons(SM_ETH_P_IPV6)) {
-    ip_len = SM_IPV6_HDR_LEN; /* the kernel's own TCP segments carry no extension headers */
-  } else {
-    return 0;
-  }
+  struct sm_packet pkt;
+  if (sm_packet_parse(skb, &pkt) != SM_PACKET_L4 || pkt.l4_proto != SM_IPPROTO_TCP) return 0;
   __u8 doff;
-  if (bpf_skb_load_bytes(skb, ip_len + 12, &doff, 1)) return 0;
-  __u32 off = ip_len + (__u32)(doff >> 4) * 4;
+  if (bpf_skb_load_bytes(skb, pkt.l4_offset + 12, &doff, 1)) return 0;
+  __u32 off = pkt.l4_offset + (__u32)(doff >> 4) * 4;
   return off < skb->len ? off : 0;
 }
 

@@ -6,15 +6,16 @@
 // test moves itself between workload cgroups to play server and client.
 //
 // Every row of Istio's evaluation order, and the bypass attempts (backend IP dialed directly,
-// ::1 to a dual-stack server, UDP, a process outside the mesh, a remote node's address), each with
-// the decision counter that must move. Addresses: payment listens on 127.0.40.1 (its endpoint
-// address), the service VIP is 127.10.40.1; the remote node is 10.123.0.11 in the multi-node
-// harness's namespaces.
+// ::1 to a dual-stack server, UDP, a process outside the mesh, a remote node's address, IPv6
+// extension headers before TCP/UDP), each with the decision counter that must move. Addresses:
+// payment listens on 127.0.40.1 (its endpoint address), the service VIP is 127.10.40.1; the remote
+// node is 10.123.0.11 in the multi-node harness's namespaces.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,12 +101,23 @@ socklen_t AddrLen(const sockaddr_storage& ss) {
   return ss.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
 }
 
+// An IPv6 Destination Options or Hop-by-Hop header with one PadN option (8 bytes, the smallest);
+// the kernel fills in the next-header byte. Packets that carry one have their transport header
+// 8 bytes further than a fixed-size IPv6 header.
+constexpr uint8_t kPadNOptionHeader[8] = {0, 0, 1, 4, 0, 0, 0, 0};
+
 // Non-blocking connect with a deadline: EPERM comes back at once from the connect hook; a SYN
-// dropped at the destination leaves the socket in SYN_SENT until the deadline.
-Dial TryConnect(const std::string& ip, uint16_t port, int timeout_ms = kDropTimeoutMs) {
+// dropped at the destination leaves the socket in SYN_SENT until the deadline. `ipv6_ext_header`
+// (IPV6_DSTOPTS or IPV6_HOPOPTS; 0 for none) puts that extension header on every segment.
+Dial TryConnect(const std::string& ip, uint16_t port, int timeout_ms = kDropTimeoutMs,
+                int ipv6_ext_header = 0) {
   sockaddr_storage ss = Addr(ip, port);
   sys::UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return Dial::kOtherError;
+  if (ipv6_ext_header != 0 && ::setsockopt(fd.get(), IPPROTO_IPV6, ipv6_ext_header,
+                                           kPadNOptionHeader, sizeof(kPadNOptionHeader)) != 0) {
+    return Dial::kOtherError;
+  }
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), AddrLen(ss)) == 0) {
     return Dial::kConnected;
   }
@@ -159,6 +172,29 @@ int SendTo(const std::string& ip, uint16_t port) {
     return errno;
   }
   return 0;
+}
+
+// Sends one IPv6 datagram carrying a Destination Options header (an IPV6_DSTOPTS control
+// message); returns 0 or the errno of sendmsg().
+int SendToWithDestinationOptions(const std::string& ip, uint16_t port) {
+  sockaddr_storage ss = Addr(ip, port);
+  sys::UniqueFd fd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  char msg[] = "hello";
+  iovec iov{.iov_base = msg, .iov_len = sizeof(msg)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(kPadNOptionHeader))] = {};
+  msghdr mh{};
+  mh.msg_name = &ss;
+  mh.msg_namelen = AddrLen(ss);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof(control);
+  cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = IPPROTO_IPV6;
+  c->cmsg_type = IPV6_DSTOPTS;
+  c->cmsg_len = CMSG_LEN(sizeof(kPadNOptionHeader));
+  std::memcpy(CMSG_DATA(c), kPadNOptionHeader, sizeof(kPadNOptionHeader));
+  return ::sendmsg(fd.get(), &mh, 0) < 0 ? errno : 0;
 }
 
 // Datagrams waiting on `s` after a short wait.
@@ -242,6 +278,27 @@ class PolicyTest : public ::testing::Test {
     ASSERT_TRUE(local.ok()) << local.status();
     absl::StatusOr<agent::PolicySyncReport> r = sync_->Apply(policy, *local);
     ASSERT_TRUE(r.ok()) << r.status();
+  }
+  // Runs `f` in a child process moved back to the test's original cgroup, outside the mesh, where
+  // no connect or sendmsg hook runs; returns its result (an exit status below 256), or -1.
+  int OutsideTheMesh(const std::function<int()>& f) {
+    EXPECT_FALSE(home_.empty());
+    pid_t child = ::fork();
+    if (child < 0) return -1;
+    if (child == 0) {
+      if (!agent::JoinCgroup(home_, ::getpid()).ok()) ::_exit(255);
+      ::_exit(f());
+    }
+    int status = 0;
+    if (::waitpid(child, &status, 0) != child || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+  }
+  Dial DialOutsideTheMesh(const std::string& ip, uint16_t port, int timeout_ms,
+                          int ipv6_ext_header = 0) {
+    int r = OutsideTheMesh(
+        [&] { return static_cast<int>(TryConnect(ip, port, timeout_ms, ipv6_ext_header)); });
+    return r < 0 || r > static_cast<int>(Dial::kOtherError) ? Dial::kOtherError
+                                                            : static_cast<Dial>(r);
   }
   uint64_t Count(const sm_policy_decision_key& key) {
     auto d = bpf::ReadPolicyDecisions(dp_->datapath().maps().policy_decisions_fd);
@@ -362,19 +419,55 @@ TEST_F(PolicyTest, ProcessOutsideTheMeshIsDroppedAtTheDestination) {
   ASSERT_FALSE(home_.empty());
   Apply(WithPayment(PaymentPolicy(true).Row(kClientId, kAnyPort, {.allow = 1})));
   const uint64_t before = dp_->Counter(SM_CNT_POLICY_DROPPED_DEST);
-  pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // Outside the mesh cgroup no connect hook runs: only the destination can refuse.
-    if (!agent::JoinCgroup(home_, ::getpid()).ok()) ::_exit(10);
-    ::_exit(static_cast<int>(TryConnect(kPaymentIp, tcp_.port)));
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(DialName(static_cast<Dial>(WEXITSTATUS(status))), DialName(Dial::kTimedOut));
+  // Outside the mesh cgroup no connect hook runs: only the destination can refuse.
+  EXPECT_EQ(DialName(DialOutsideTheMesh(kPaymentIp, tcp_.port, kDropTimeoutMs)),
+            DialName(Dial::kTimedOut));
   EXPECT_GE(dp_->Counter(SM_CNT_POLICY_DROPPED_DEST), before + 1);
   EXPECT_GE(Count(Decision(0, 0, SM_POLICY_DENY_NO_MATCH, SM_POLICY_AT_DESTINATION)), 1u);
+}
+
+// A Destination Options or Hop-by-Hop header puts the TCP header 8 bytes further: the destination
+// must walk the extension headers to the ports (it used to give up on them and let the SYN pass).
+// The allowed server shows that the header itself is not what blocks.
+TEST_F(PolicyTest, Ipv6ExtensionHeadersFromOutsideTheMeshAreDecidedAtTheDestination) {
+  Enter("payment");
+  Server allowed = Listen("::", SOCK_STREAM);
+  Enter("client");
+  Apply(WithPayment(PaymentPolicy(false).Row(kAnySource, dual_.port, {.deny = 2})));
+  const uint64_t before = dp_->Counter(SM_CNT_POLICY_DROPPED_DEST);
+  for (int header : {IPV6_DSTOPTS, IPV6_HOPOPTS}) {
+    SCOPED_TRACE(header == IPV6_DSTOPTS ? "IPV6_DSTOPTS" : "IPV6_HOPOPTS");
+    EXPECT_EQ(DialName(DialOutsideTheMesh("::1", dual_.port, kDropTimeoutMs, header)),
+              DialName(Dial::kTimedOut));
+    EXPECT_EQ(DialName(DialOutsideTheMesh("::1", allowed.port, 3000, header)),
+              DialName(Dial::kConnected));
+  }
+  EXPECT_GE(dp_->Counter(SM_CNT_POLICY_DROPPED_DEST), before + 2);
+  EXPECT_GE(Count(Decision(0, 2, SM_POLICY_DENY, SM_POLICY_AT_DESTINATION)), 2u);
+  EXPECT_EQ(Count(Decision(0, 0, SM_POLICY_ALLOW, SM_POLICY_AT_DESTINATION)), 2u);
+}
+
+// A local client's SYN with an extension header still carries its identity: the egress side
+// records the flow behind the header, so a DENY for that client (not for the world) matches.
+TEST_F(PolicyTest, Ipv6ExtensionHeadersKeepTheLocalClientsIdentity) {
+  Apply(WithPayment(PaymentPolicy(false).Row(kClientId, dual_.port, {.deny = 2})));
+  EXPECT_EQ(DialName(TryConnect("::1", dual_.port, kDropTimeoutMs, IPV6_DSTOPTS)),
+            DialName(Dial::kTimedOut));
+  EXPECT_GE(Count(Decision(kClientId, 2, SM_POLICY_DENY, SM_POLICY_AT_DESTINATION)), 1u);
+}
+
+TEST_F(PolicyTest, UdpWithIpv6DestinationOptionsIsDecidedAtTheDestination) {
+  Apply(WithPayment(PaymentPolicy(false).Row(kAnySource, udp_dual_.port, {.deny = 2})));
+  auto send = [&] { return SendToWithDestinationOptions("::1", udp_dual_.port); };
+  EXPECT_EQ(OutsideTheMesh(send), 0);
+  EXPECT_EQ(Received(udp_dual_), 0);
+  EXPECT_EQ(Count(Decision(0, 2, SM_POLICY_DENY, SM_POLICY_AT_DESTINATION)), 1u);
+
+  // Denied only for another source: the same datagram is delivered.
+  Apply(WithPayment(PaymentPolicy(false).Row(kClientId, kAnyPort, {.deny = 2})));
+  EXPECT_EQ(OutsideTheMesh(send), 0);
+  EXPECT_EQ(Received(udp_dual_), 1);
+  EXPECT_EQ(Count(Decision(0, 0, SM_POLICY_ALLOW, SM_POLICY_AT_DESTINATION)), 1u);
 }
 
 TEST_F(PolicyTest, RemoteNodeSourceIsKnownByItsAddress) {

@@ -76,6 +76,7 @@ const std::vector<std::string>& DatapathEventNames() {
     n[SM_CNT_OUTLIER_AVOIDED] = "outlier_avoided";
     n[SM_CNT_OUTLIER_ALL_EJECTED] = "outlier_all_ejected_used_anyway";
     n[SM_CNT_OUTLIER_CAPPED] = "outlier_ejection_capped";
+    n[SM_CNT_POLICY_DROPPED_UNPARSED] = "policy_dropped_unparsed";
     return n;
   }();
   return kNames;

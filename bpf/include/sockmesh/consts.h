@@ -95,6 +95,11 @@
 #define SM_HIST_SUB_BUCKETS 4
 #define SM_HIST_BUCKETS 100
 
+/* IPv6 extension headers the packet parser (bpf/lib/packet.h) walks before it gives up on a
+ * packet. A fixed bound keeps the verifier's work fixed; real traffic has a few at most (RFC 8200
+ * 4.1: each at most once, Destination Options twice). */
+#define SM_IPV6_MAX_EXT_HDRS 8
+
 /* How many times a hook re-reads a service whose revision changed under it (a writer swapped the
  * backend set between two lookups). Two swaps inside one hook run are already implausible. */
 #define SM_MAX_REV_RETRIES 3
@@ -128,6 +133,8 @@
 #define SM_CNT_OUTLIER_AVOIDED 23     /* a connect skipped an ejected backend for another */
 #define SM_CNT_OUTLIER_ALL_EJECTED 24 /* only ejected backends were found: one was used anyway */
 #define SM_CNT_OUTLIER_CAPPED 25      /* not ejected: maxEjectionPercent already ejected */
-#define SM_CNT_MAX 26
+/* Authorization policy, continued. */
+#define SM_CNT_POLICY_DROPPED_UNPARSED 26 /* to a policy endpoint, ports unreadable: dropped */
+#define SM_CNT_MAX 27
 
 #endif /* SOCKMESH_CONSTS_H_ */
