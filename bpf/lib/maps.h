@@ -175,6 +175,17 @@ struct {
   __type(value, struct sm_identity);
 } sm_flow_identity_v1 SEC(".maps");
 
+/* Key 0 -> whether the egress check records flows in sm_flow_identity_v1 (SM_FLOW_GATE_*). Written
+ * by the agent (policy_sync): RECORD before the first local workload is selected by a policy, SKIP
+ * once none is (no destination-side check would read the record). A fresh map holds RECORD, so a
+ * datapath that no agent has told otherwise records as it always did. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} sm_flow_gate_v1 SEC(".maps");
+
 /* Denial events (struct sm_policy_denial) for sockmeshctl monitor. Written by the policy checks;
  * a full buffer drops the event and counts SM_CNT_POLICY_EVENTS_LOST. */
 struct {

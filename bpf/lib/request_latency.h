@@ -63,18 +63,16 @@ static __always_inline bool sm_h2_carries_message(struct __sk_buff *skb, __u32 o
   return false;
 }
 
-/* The tracked connection of a packet's socket, NULL for every other socket (one storage lookup). */
-static __always_inline struct sm_conn *sm_skb_conn(struct __sk_buff *skb) {
-  struct bpf_sock *sk = skb->sk;
-  if (!sk) return NULL;
-  sk = bpf_sk_fullsock(sk);
-  if (!sk) return NULL;
-  return bpf_sk_storage_get(&sm_conn_v1, sk, 0, 0);
+/* The tracked connection of a packet's full socket `sk`, NULL for every other socket (one storage
+ * lookup). */
+static __always_inline struct sm_conn *sm_skb_conn(struct bpf_sock *sk) {
+  return sk ? bpf_sk_storage_get(&sm_conn_v1, sk, 0, 0) : NULL;
 }
 
-/* Client -> server. Always lets the packet through. */
-static __always_inline int sm_request_egress(struct __sk_buff *skb) {
-  struct sm_conn *c = sm_skb_conn(skb);
+/* Client -> server, on the packet's full socket `sk` (NULL: none). Always lets the packet
+ * through. */
+static __always_inline int sm_request_egress(struct __sk_buff *skb, struct bpf_sock *sk) {
+  struct sm_conn *c = sm_skb_conn(sk);
   if (!c || c->request_ns || !(c->flags & SM_CONN_ESTABLISHED)) return SM_SKB_PASS;
   __u32 off = sm_tcp_payload_offset(skb);
   if (!off) return SM_SKB_PASS;
@@ -91,8 +89,8 @@ static __always_inline int sm_request_egress(struct __sk_buff *skb) {
 }
 
 /* Server -> client: the first response bytes end the outstanding request. */
-static __always_inline int sm_request_ingress(struct __sk_buff *skb) {
-  struct sm_conn *c = sm_skb_conn(skb);
+static __always_inline int sm_request_ingress(struct __sk_buff *skb, struct bpf_sock *sk) {
+  struct sm_conn *c = sm_skb_conn(sk);
   if (!c || !c->request_ns) return SM_SKB_PASS;
   __u32 off = sm_tcp_payload_offset(skb);
   if (!off) return SM_SKB_PASS;

@@ -4,12 +4,13 @@
  * open: a call we cannot translate proceeds unchanged unless policy denies it (lib/policy.h).
  * cgroup_skb enforces policy at the destination and records which local workload opened a flow. The
  * same object tracks the connections the connect hooks translated (sockops, lib/conn_track.h) and
- * times their requests (cgroup_skb, lib/request_latency.h); those only observe. */
+ * times their requests (cgroup_skb, lib/request_latency.h); those only observe. One cgroup_skb
+ * program per direction runs both packet features (lib/cgroup_skb.h). */
 #include "lib/sock_addr.h"
 
 #include <bpf/bpf_helpers.h>
 
-#include "lib/request_latency.h"
+#include "lib/cgroup_skb.h"
 #include "vmlinux.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -53,13 +54,7 @@ SEC("sockops")
 int sm_conn_sockops(struct bpf_sock_ops *ops) { return sm_conn_track(ops); }
 
 SEC("cgroup_skb/egress")
-int sm_pol_egress(struct __sk_buff *skb) { return sm_policy_egress(skb); }
+int sm_skb_egress(struct __sk_buff *skb) { return sm_cgroup_skb_egress(skb); }
 
 SEC("cgroup_skb/ingress")
-int sm_pol_ingress(struct __sk_buff *skb) { return sm_policy_ingress(skb); }
-
-SEC("cgroup_skb/egress")
-int sm_req_egress(struct __sk_buff *skb) { return sm_request_egress(skb); }
-
-SEC("cgroup_skb/ingress")
-int sm_req_ingress(struct __sk_buff *skb) { return sm_request_ingress(skb); }
+int sm_skb_ingress(struct __sk_buff *skb) { return sm_cgroup_skb_ingress(skb); }

@@ -1064,10 +1064,10 @@ TEST_F(AgentProcessTest, ShortCircuitConnectionSurvivesRestarts) {
 
   ASSERT_NO_FATAL_FAILURE(StartAgent(agent, on));
   ASSERT_TRUE(agent->WaitForLog("short-circuit: enabled", kStartTimeout).ok()) << agent->Log();
-  // The fourteen load-balancer links (eight sock_addr hooks, sock_release, the connection
-  // tracker's sockops, two cgroup_skb for request latency and two for policy) and the
+  // The twelve load-balancer links (eight sock_addr hooks, sock_release, the connection
+  // tracker's sockops, one cgroup_skb per direction for policy and request latency) and the
   // short-circuit's sockops link.
-  EXPECT_TRUE(absl::StrContains(agent->Log(), "0 programs attached, 15 adopted from pins"))
+  EXPECT_TRUE(absl::StrContains(agent->Log(), "0 programs attached, 13 adopted from pins"))
       << agent->Log();
   before = PinnedRedirects(instance_);
   EXPECT_EQ(SendAndCheck(p->client.get(), p->server.get(), kBytes, 4), "");

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "sockmesh/consts.h"
 #include "tests/support/fake_map.h"
 #include "tests/support/policy_builder.h"
 #include "userspace/agent/abi_conversion.h"
@@ -220,6 +221,35 @@ TEST_F(PolicySyncTest, RecoveredEntriesAreReplacedByTheFirstPolicyNotByACgroupSc
   absl::StatusOr<sm_policy_endpoint> ledger = cgroups_.Lookup(78);
   ASSERT_TRUE(ledger.ok());
   EXPECT_EQ(ledger->endpoint_id, 2u);
+}
+
+// The egress check records who opens a flow only while a local workload is selected by a policy:
+// not after a start without one, nor for endpoints known only by address; from the moment a local
+// workload's endpoint is written; after a restart that finds one; and not once the last one left.
+TEST_F(PolicySyncTest, FlowGateRecordsOnlyWhileALocalWorkloadIsSelected) {
+  FakeMap<uint32_t, uint32_t> gate{"sm_flow_gate_v1", 1};
+  const PolicyMaps maps{.rows = &rows_, .ips = &ips_, .cgroups = &cgroups_, .flow_gate = &gate};
+  auto gate_value = [&gate]() -> uint32_t {
+    absl::StatusOr<uint32_t> v = gate.Lookup(0);
+    return v.ok() ? *v : 99;
+  };
+  {
+    absl::StatusOr<PolicySync> sync = PolicySync::Recover(maps);
+    ASSERT_TRUE(sync.ok()) << sync.status();
+    EXPECT_EQ(gate_value(), static_cast<uint32_t>(SM_FLOW_GATE_SKIP));
+    ASSERT_TRUE(sync->Apply(TwoSets(), {}).ok());
+    EXPECT_EQ(ips_.size(), 3u);
+    EXPECT_EQ(gate_value(), static_cast<uint32_t>(SM_FLOW_GATE_SKIP)) << "addresses only";
+    ASSERT_TRUE(sync->UpdateCgroups({{.workload = {"shop", "payment"}, .cgroup_id = 77}}).ok());
+    EXPECT_EQ(gate_value(), static_cast<uint32_t>(SM_FLOW_GATE_RECORD));
+  }
+  ASSERT_TRUE(gate.Update(0, SM_FLOW_GATE_SKIP).ok());  // as a map created by this build reads
+  absl::StatusOr<PolicySync> restarted = PolicySync::Recover(maps);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  EXPECT_EQ(gate_value(), static_cast<uint32_t>(SM_FLOW_GATE_RECORD));
+  ASSERT_TRUE(restarted->Apply(TwoSets(), {}).ok());  // payment's workload left the node
+  EXPECT_EQ(cgroups_.size(), 0u);
+  EXPECT_EQ(gate_value(), static_cast<uint32_t>(SM_FLOW_GATE_SKIP));
 }
 
 }  // namespace

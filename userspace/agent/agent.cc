@@ -107,9 +107,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   agent->datapath_ = *std::move(dp);
   const AttachReport& r = agent->datapath_->report();
   log::Info(kLog, "datapath instance \"", options.datapath.instance, "\" on cgroup ", *cgroup, ": ",
-            r.attached.size(), " programs attached, ", r.adopted.size(),
-            " adopted from pins; maps reused: ",
-            r.reused_maps.empty() ? "none" : absl::StrJoin(r.reused_maps, ","));
+            r.attached.size(), " programs attached, ", r.adopted.size(), " adopted from pins, ",
+            r.removed.size(), " stale links removed",
+            r.removed.empty() ? "" : absl::StrCat(" (", absl::StrJoin(r.removed, ","), ")"),
+            "; maps reused: ", r.reused_maps.empty() ? "none" : absl::StrJoin(r.reused_maps, ","));
   // Before the metrics server: the probe forks, and the child should not inherit its threads.
   bool short_circuit = agent->StartShortCircuit();
 
@@ -149,7 +150,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(const AgentOptions& options)
   absl::StatusOr<PolicySync> policy =
       PolicySync::Recover(PolicyMaps{.rows = &maps.policy_rows,
                                      .ips = &maps.ip_policy_endpoint,
-                                     .cgroups = &maps.cgroup_policy_endpoint});
+                                     .cgroups = &maps.cgroup_policy_endpoint,
+                                     .flow_gate = &maps.flow_gate});
   if (!policy.ok()) return policy.status();
   agent->policy_sync_.emplace(*std::move(policy));
   log::Info(kLog, "recovered ", agent->sync_->service_count(), " services from the kernel maps",

@@ -5,9 +5,11 @@
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "sm_short_circuit.skel.h"
@@ -123,6 +125,7 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
                          {skel_->maps.sm_cgroup_policy_endpoint_v1, 0},
                          {skel_->maps.sm_policy_decisions_v1, 0},
                          {skel_->maps.sm_flow_identity_v1, 0},
+                         {skel_->maps.sm_flow_gate_v1, 0},
                          {skel_->maps.sm_policy_denials_v1, 0},
                          {skel_->maps.sm_outlier_cfg_v1, 0},
                          {skel_->maps.sm_be_outlier_v1, 0},
@@ -170,10 +173,11 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
       bpf::TypedMap<sm_be_conn_key, sm_be_outlier>::FromSkeleton(skel_->maps.sm_be_outlier_v1);
   auto ejections =
       bpf::TypedMap<uint32_t, sm_svc_ejections>::FromSkeleton(skel_->maps.sm_svc_ejected_v1);
+  auto flow_gate = bpf::TypedMap<uint32_t, uint32_t>::FromSkeleton(skel_->maps.sm_flow_gate_v1);
   for (const absl::Status& s :
        {svc.status(), be.status(), lut.status(), aff.status(), rnat.status(), conns.status(),
         ip_id.status(), cg_id.status(), rows.status(), ip_ep.status(), cg_ep.status(),
-        outlier_cfg.status(), outliers.status(), ejections.status()}) {
+        outlier_cfg.status(), outliers.status(), ejections.status(), flow_gate.status()}) {
     if (!s.ok()) return s;
   }
   maps_ = std::make_unique<DatapathMaps>(DatapathMaps{
@@ -193,6 +197,7 @@ absl::Status Datapath::Load(const DatapathOptions& options, const PinLayout& lay
       .outlier_config = *std::move(outlier_cfg),
       .outliers = *std::move(outliers),
       .ejections = *std::move(ejections),
+      .flow_gate = *std::move(flow_gate),
       .counters_fd = bpf_map__fd(skel_->maps.sm_counters_v1),
       .conn_stats_fd = bpf_map__fd(skel_->maps.sm_conn_stats_v1),
   });
@@ -211,6 +216,34 @@ absl::Status Datapath::AttachAll(const DatapathOptions& options, const PinLayout
         AttachCgroupProgram(prog, options, layout, cgroup->get(), *cgroup_id);
     if (!link.ok()) return link.status();
     links_.push_back(*std::move(link));
+  }
+  return RemoveStaleLinks(layout);
+}
+
+absl::Status Datapath::RemoveStaleLinks(const PinLayout& layout) {
+  std::set<std::string> current = {kSockopsLink};
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) current.insert(bpf_program__name(prog));
+  std::error_code ec;
+  std::vector<std::string> stale;
+  for (const auto& entry : fs::directory_iterator(layout.links_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!current.contains(name)) stale.push_back(name);
+  }
+  if (ec) return sys::ErrnoToStatus(ec.value(), absl::StrCat("list ", layout.links_dir));
+  std::sort(stale.begin(), stale.end());
+  for (const std::string& name : stale) {
+    std::string pin = PinPath(layout.links_dir, name.c_str());
+    absl::StatusOr<sys::UniqueFd> link = bpf::OpenPinned(pin);
+    if (!link.ok()) return link.status();
+    // Explicit, as in CleanupInstance: another process may still hold the link's fd.
+    if (bpf_link_detach(link->get()) != 0 && errno != ENOLINK) {
+      return sys::ErrnoToStatus(errno, absl::StrCat("detach stale link ", pin));
+    }
+    if (::unlink(pin.c_str()) != 0) {
+      return sys::ErrnoToStatus(errno, absl::StrCat("unpin stale link ", pin));
+    }
+    report_.removed.push_back(name);
   }
   return absl::OkStatus();
 }

@@ -59,6 +59,7 @@ struct DatapathMaps {
   bpf::TypedMap<uint32_t, sm_outlier_cfg> outlier_config;
   bpf::TypedMap<sm_be_conn_key, sm_be_outlier> outliers;
   bpf::TypedMap<uint32_t, sm_svc_ejections> ejections;
+  bpf::TypedMap<uint32_t, uint32_t> flow_gate;  // sm_flow_gate_v1, key 0: SM_FLOW_GATE_*
   int counters_fd = -1;
   int conn_stats_fd = -1;  // sm_conn_stats_v1 (per-CPU hash, read by metrics)
 };
@@ -69,6 +70,8 @@ ServiceMaps ServiceMapsOf(DatapathMaps& m);
 struct AttachReport {
   std::vector<std::string> attached;  // programs attached fresh
   std::vector<std::string> adopted;   // pinned links that now run the new program
+  // Pinned links of programs this build no longer has (an upgrade), detached and unpinned.
+  std::vector<std::string> removed;
   std::vector<std::string> reused_maps;
   // --no-short-circuit found and detached the short-circuit of an earlier run.
   bool short_circuit_detached = false;
@@ -117,6 +120,9 @@ class Datapath {
   Datapath() = default;
   absl::Status Load(const DatapathOptions& options, const PinLayout& layout);
   absl::Status AttachAll(const DatapathOptions& options, const PinLayout& layout);
+  // Detaches and unpins the links in links/ that are neither this object's programs nor the
+  // short-circuit's, once AttachAll() has attached their replacements.
+  absl::Status RemoveStaleLinks(const PinLayout& layout);
   absl::Status StartShortCircuit(const DatapathOptions& options, const PinLayout& layout);
   // Attaches `prog` to the cgroup through a link pinned in links/, or adopts the pinned link.
   absl::StatusOr<LinkPtr> AttachCgroupProgram(bpf_program* prog, const DatapathOptions& options,

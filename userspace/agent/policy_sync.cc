@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "control_plane/model/proto_conversion.h"
+#include "sockmesh/consts.h"
 #include "userspace/agent/abi_conversion.h"
 
 namespace sockmesh::agent {
@@ -134,6 +135,8 @@ absl::StatusOr<PolicySync> PolicySync::Recover(PolicyMaps maps) {
   auto cgroups = maps.cgroups->Dump();
   if (!cgroups.ok()) return cgroups.status();
   for (const auto& [id, value] : *cgroups) sync.cgroups_[id] = value;
+  // The gate may come from a build without it (a fresh map says RECORD): match the endpoints.
+  if (absl::Status s = sync.SetFlowGate(!sync.cgroups_.empty()); !s.ok()) return s;
   return sync;
 }
 
@@ -260,7 +263,16 @@ absl::Status SwitchMap(bpf::MapInterface<AbiKey, sm_policy_endpoint>& map,
 
 }  // namespace
 
+absl::Status PolicySync::SetFlowGate(bool record) {
+  if (maps_.flow_gate == nullptr) return absl::OkStatus();
+  return maps_.flow_gate->Update(0, record ? SM_FLOW_GATE_RECORD : SM_FLOW_GATE_SKIP);
+}
+
 absl::Status PolicySync::SwitchEndpoints(const EndpointPlan& plan, PolicySyncReport& report) {
+  // Clients' egress records flows before a destination-side check can look for them.
+  if (!plan.cgroups.empty()) {
+    if (absl::Status s = SetFlowGate(true); !s.ok()) return s;
+  }
   auto ips_before = ips_;
   if (absl::Status s = SwitchMap(*maps_.ips, plan.ips, ips_, ToIpIdentityKey, report); !s.ok()) {
     return s;
@@ -271,8 +283,14 @@ absl::Status PolicySync::SwitchEndpoints(const EndpointPlan& plan, PolicySyncRep
     // Both maps run one policy: put the addresses back as they were.
     PolicySyncReport ignored;
     (void)SwitchMap(*maps_.ips, ips_before, ips_, ToIpIdentityKey, ignored);
+    return s;
   }
-  return s;
+  if (cgroups_.empty()) {
+    if (absl::Status g = SetFlowGate(false); !g.ok()) {
+      report.warnings.push_back(absl::StrCat("flow gate: ", g.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PolicySyncReport> PolicySync::Apply(

@@ -32,6 +32,8 @@ struct PolicyMaps {
   bpf::MapInterface<sm_policy_row_key, sm_policy_row>* rows = nullptr;
   bpf::MapInterface<sm_ip_identity_key, sm_policy_endpoint>* ips = nullptr;
   bpf::MapInterface<uint64_t, sm_policy_endpoint>* cgroups = nullptr;
+  // sm_flow_gate_v1; optional (without it the kernel keeps recording every flow's source).
+  bpf::MapInterface<uint32_t, uint32_t>* flow_gate = nullptr;
 };
 
 // Checks what the kernel cannot: ids >= 1 and unique, rows unique per set, ports and prefixes in
@@ -87,6 +89,8 @@ class PolicySync {
   // Switches the endpoint maps to `plan`: writes first, then deletes. A failed write restores the
   // entries already switched.
   absl::Status SwitchEndpoints(const EndpointPlan& plan, PolicySyncReport& report);
+  // Tells the egress check whether to record which local workload opens each flow.
+  absl::Status SetFlowGate(bool record);
   uint32_t FreshSetId(const std::set<uint32_t>& taken);
 
   PolicyMaps maps_;

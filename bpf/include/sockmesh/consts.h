@@ -52,6 +52,9 @@
 #define SM_IDENTITY_FIRST_ALLOCATED 256
 /* sm_identity.flags */
 #define SM_IDENTITY_F_LOCAL 1 /* the workload runs on this node */
+/* sm_flow_gate_v1[0]: whether the egress check records which local workload opens a flow */
+#define SM_FLOW_GATE_RECORD 0
+#define SM_FLOW_GATE_SKIP 1
 
 /* Authorization policy (lib/policy.h). Rows hold every policy set twice for a moment while the
  * agent swaps a new compiled policy in, so size them for twice the largest policy. */
