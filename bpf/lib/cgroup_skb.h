@@ -25,7 +25,7 @@ static __always_inline bool sm_skb_tcp_may_open(__u32 state, bool ingress) {
 
 /* Whether policy has to look at this packet; `sk` is the packet's full socket or NULL. */
 static __always_inline bool sm_skb_policy_wants(const struct bpf_sock *sk, bool ingress) {
-  if (!sk || sk->protocol != SM_POLICY_IPPROTO_TCP) return true;
+  if (!sk || sk->protocol != SM_IPPROTO_TCP) return true;
   return sm_skb_tcp_may_open(sk->state, ingress);
 }
 

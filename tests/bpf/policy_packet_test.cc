@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The destination-side policy check (sm_pol_ingress) and the flow identity record (sm_pol_egress)
+// The destination-side policy check and the flow identity record (sm_skb_ingress / sm_skb_egress)
 // run on crafted packets with BPF_PROG_TEST_RUN: header chains no socket option can build (longer
 // than the parser's bound, ESP, non-first fragments, truncated headers). Nothing is attached. A
 // test run gives the packet a dummy socket of the calling process's cgroup, so the test joins a
@@ -181,7 +181,7 @@ class PolicyPacketTest : public ::testing::Test {
     return err == 0 ? static_cast<int>(opts.retval) : -1;
   }
   int Ingress(const std::vector<uint8_t>& packet) {
-    return Run(skel_->progs.sm_pol_ingress, packet);
+    return Run(skel_->progs.sm_skb_ingress, packet);
   }
 
   uint64_t Counter(uint32_t index) {
@@ -279,7 +279,7 @@ TEST_F(PolicyPacketTest, EgressRecordsTheFlowBehindExtensionHeaders) {
   ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.sm_cgroup_identity_v1), &cgroup_id_, &id,
                                 BPF_ANY),
             0);
-  EXPECT_EQ(Run(skel_->progs.sm_pol_egress, Ipv6Packet({kHopByHop, kDestinationOptions}, kTcp)),
+  EXPECT_EQ(Run(skel_->progs.sm_skb_egress, Ipv6Packet({kHopByHop, kDestinationOptions}, kTcp)),
             kPass);
   sm_flow_key flow{};
   flow.saddr[3] = htonl(1);
