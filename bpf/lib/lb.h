@@ -299,6 +299,30 @@ static __always_inline enum sm_pick_result sm_select_in_rev(const struct sm_svc_
   return SM_PICK_OK;
 }
 
+/* One revision's choice, copied out of the map: a global function cannot return a map pointer. */
+struct sm_rev_choice {
+  struct sm_backend be;
+  __u32 id;
+  __u32 counted; /* 1: a connection count was taken on (svc_id, id) */
+};
+
+/* A global function, so the verifier checks it once on its own instead of once per revision retry
+ * at every call site: inlined, the retries multiplied the branches of affinity, outlier redraws and
+ * the circuit breaker past the verifier's 1M-instruction budget on 6.18 kernels. The verifier
+ * cannot know the callers' pointers are valid, hence the NULL check. */
+__noinline int sm_select_rev_choice(const struct sm_svc_snap *s, const struct sm_flow *flow,
+                                    struct sm_rev_choice *out) {
+  if (!s || !flow || !out) return SM_PICK_SWAPPED;
+  struct sm_pick pick = {};
+  enum sm_pick_result r = sm_select_in_rev(s, flow, &pick);
+  if (r != SM_PICK_OK) return r;
+  if (!pick.be) return SM_PICK_SWAPPED;
+  __builtin_memcpy(&out->be, pick.be, sizeof(out->be));
+  out->id = pick.id;
+  out->counted = pick.counted;
+  return SM_PICK_OK;
+}
+
 /* Chooses a backend for `key`. The agent publishes a new backend set by writing (svc_id, rev+1)
  * entries, swapping sm_svc in one update and then deleting the old rev's entries. A lookup that
  * misses therefore means "swapped under us": re-read the service and try its new revision. With
@@ -317,14 +341,14 @@ static __always_inline enum sm_select_result sm_lb_select(const struct sm_svc_ke
 
   for (int attempt = 0; attempt < SM_MAX_REV_RETRIES; attempt++) {
     if (snap.lut_size == 0) return SM_SELECT_NO_BACKEND;
-    struct sm_pick pick = {};
-    enum sm_pick_result r = sm_select_in_rev(&snap, flow, &pick);
+    struct sm_rev_choice choice = {};
+    int r = sm_select_rev_choice(&snap, flow, &choice);
     if (r == SM_PICK_FULL) return SM_SELECT_OVER_LIMIT;
-    if (r == SM_PICK_OK && pick.be) {
-      __builtin_memcpy(out, pick.be, sizeof(*out));
-      if (pick.counted) {
+    if (r == SM_PICK_OK) {
+      __builtin_memcpy(out, &choice.be, sizeof(*out));
+      if (choice.counted) {
         held->svc_id = snap.svc_id;
-        held->backend_id = pick.id;
+        held->backend_id = choice.id;
       }
       return SM_SELECT_OK;
     }
