@@ -36,6 +36,31 @@ def mb(kb):
     return kb / 1024.0
 
 
+def median(values):
+    s = sorted(values)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+MEDIAN_FIELDS = ("achieved_rps", "cpu_cores", "own_cpu_cores", "cpu_busy_fraction")
+
+
+def combine(rounds):
+    """One load on one plane: its rounds as one row. Each percentile, rate and CPU figure is the
+    median over the rounds, so one round's stray tail does not decide a p99; errors add up.
+    `p99_rounds` keeps every round's p99 for the report to show the spread."""
+    if len(rounds) == 1:
+        return dict(rounds[0], p99_rounds=[rounds[0]["latency_ms"]["p99"]])
+    out = dict(rounds[0])
+    out["latency_ms"] = {q: median([r["latency_ms"][q] for r in rounds])
+                         for q in rounds[0]["latency_ms"]}
+    for field in MEDIAN_FIELDS:
+        out[field] = median([r[field] for r in rounds])
+    out["errors"] = sum(r["errors"] for r in rounds)
+    out["p99_rounds"] = [r["latency_ms"]["p99"] for r in rounds]
+    return out
+
+
 class Report:
     def __init__(self, rows):
         self.machine = next(r for r in rows if r["kind"] == "machine")
@@ -53,7 +78,10 @@ class Report:
         for r in self.loads:
             if r["label"] not in self.labels:
                 self.labels.append(r["label"])
-        self.by = {(r["label"], r["plane"]): r for r in self.loads}
+        rounds = {}
+        for r in self.loads:
+            rounds.setdefault((r["label"], r["plane"]), []).append(r)
+        self.by = {key: combine(rs) for key, rs in rounds.items()}
         self.lines = []
 
     def out(self, text=""):
@@ -105,7 +133,8 @@ class Report:
         self.out("Servers: `sockmesh-echo` (HTTP/1.1, `GET /bytes/N` answers N bytes) and "
                  "`sockmesh-product` (gRPC `GetProduct`), one of each per plane. Load: "
                  "`sockmesh-loadgen`: open loop at fixed rates (latency from the scheduled time, "
-                 f"32 workers, {m['seconds']:g} s per load), closed loop for the maximum "
+                 f"32 workers, {m['seconds']:g} s per load, {m.get('rounds', 1)} round(s) of "
+                 "every fixed-rate load), closed loop for the maximum "
                  f"(16 workers, {m['closed_seconds']:g} s). HTTP keep-alive, one connection per "
                  "worker; gRPC over 4 HTTP/2 connections, cleartext HTTP/2 through the proxies "
                  "(haproxy `proto h2`, nginx `grpc_pass`). Proxies: 2 threads / workers each, "
@@ -180,9 +209,12 @@ class Report:
     def latency(self):
         self.out("## Latency (ms) by data plane")
         self.out()
-        self.out("Open loop; p50 / p90 / p99 over every request of the load, and each plane's "
-                 "p50 / p99 as a ratio to `no_mesh`. Charts: `latency_1kb.png`, "
-                 "`latency_64kb.png`, `latency_grpc.png`.")
+        rounds = self.machine.get("rounds", 1)
+        self.out("Open loop; p50 / p90 / p99 over every request of a round, "
+                 + (f"each the median of {rounds} rounds (every round runs every load on every "
+                    "plane once, interleaved), " if rounds > 1 else "")
+                 + "and each plane's p50 / p99 as a ratio to `no_mesh`. Charts: "
+                 "`latency_1kb.png`, `latency_64kb.png`, `latency_grpc.png`.")
         self.out()
         header = ["load"] + [f"`{p}` p50 / p90 / p99" for p in self.planes]
         header += [f"`{p}` ratio p50 / p99" for p in self.planes if p != "no_mesh"]
@@ -202,6 +234,13 @@ class Report:
                 row.append(f"{ratio(l['p50'], base['p50'])} / {ratio(l['p99'], base['p99'])}")
             rows.append(row)
         self.table(header, rows)
+        if rounds > 1:
+            self.out("p99 of each round (ms), in round order: how far one run's tail moves.")
+            self.out()
+            self.table(["load"] + [f"`{p}`" for p in self.planes],
+                       [[label] + [" / ".join(ms(v) for v in self.by[(label, p)]["p99_rounds"])
+                                   for p in self.planes]
+                        for label in self.labels_of("http_open", "grpc_open")])
 
     def throughput(self):
         self.out("## Maximum throughput (closed loop, 16 workers) and new connections per second")

@@ -18,7 +18,10 @@ usage() {
   cat <<USAGE
 Usage: sidecar_bench.sh --bin BUILD_DIR --out DIR [options]
   --quick             about a minute: one rate, 1 s loads, at most 5,000 held connections
-  --seconds S         seconds per fixed-rate load (default 8; --quick 1)
+  --seconds S         seconds per fixed-rate load (default 5; --quick 1)
+  --rounds R          fixed-rate rounds: every plane runs every fixed-rate load R times,
+                      interleaved, and the report takes the median of the rounds (default 3;
+                      --quick 2)
   --rates R1,R2,...   HTTP fixed rates in requests/s (default 500,1000,2000; --quick 300)
   --hold-max N        idle connections to open at most, per plane (default 100000; --quick 5000)
   --hold-seconds S    time limit for opening them, per plane (default 60; --quick 5)
@@ -32,6 +35,7 @@ bin=""
 out=""
 quick=0
 seconds=""
+rounds=""
 rates=""
 hold_max=""
 hold_seconds=""
@@ -43,6 +47,7 @@ while [[ $# -gt 0 ]]; do
     --out) out=$2; shift 2 ;;
     --quick) quick=1; shift ;;
     --seconds) seconds=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     --rates) rates=$2; shift 2 ;;
     --hold-max) hold_max=$2; shift 2 ;;
     --hold-seconds) hold_seconds=$2; shift 2 ;;
@@ -54,13 +59,15 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n $bin && -n $out ]] || { usage >&2; exit 2; }
 if [[ $quick -eq 1 ]]; then
-  seconds=${seconds:-1} rates=${rates:-300} hold_max=${hold_max:-5000} hold_seconds=${hold_seconds:-5}
+  seconds=${seconds:-1} rounds=${rounds:-2} rates=${rates:-300} hold_max=${hold_max:-5000}
+  hold_seconds=${hold_seconds:-5}
   closed_seconds=$seconds
 else
-  seconds=${seconds:-8} rates=${rates:-500,1000,2000} hold_max=${hold_max:-100000}
-  hold_seconds=${hold_seconds:-60}
+  seconds=${seconds:-5} rounds=${rounds:-3} rates=${rates:-500,1000,2000}
+  hold_max=${hold_max:-100000} hold_seconds=${hold_seconds:-60}
   closed_seconds=$(awk -v s="$seconds" 'BEGIN { print (s > 6 ? 6 : s) }')
 fi
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "sidecar_bench: --rounds must be a positive integer, got '$rounds'" >&2; exit 2; }
 IFS=, read -r -a rate_list <<<"$rates"
 [[ $(id -u) -eq 0 ]] || { echo "sidecar_bench: run as root (it loads BPF programs)" >&2; exit 1; }
 
@@ -326,13 +333,13 @@ run_load() {
   after=$(cpu_busy_idle)
   own_after=$(own_cpu_ticks)
   python3 - "$plane" "$kind" "$label" "$before" "$after" "$(getconf CLK_TCK)" "$json" \
-    "$own_before" "$own_after" >>"$results" <<'PY'
+    "$own_before" "$own_after" "$round" >>"$results" <<'PY'
 import json, sys
-plane, kind, label, before, after, hz, raw, own0, own1 = sys.argv[1:]
+plane, kind, label, before, after, hz, raw, own0, own1, rnd = sys.argv[1:]
 (b0, t0), (b1, t1) = (map(int, x.split()) for x in (before, after))
 r = json.loads(raw)
 seconds = r["elapsed_s"]
-r.update(plane=plane, kind=kind, label=label,
+r.update(plane=plane, kind=kind, label=label, round=int(rnd),
          cpu_cores=(b1 - b0) / int(hz) / seconds if seconds else 0,
          own_cpu_cores=(int(own1) - int(own0)) / int(hz) / seconds if seconds else 0,
          cpu_busy_fraction=(b1 - b0) / (t1 - t0) if t1 > t0 else 0)
@@ -342,9 +349,10 @@ PY
 import json, sys
 r = json.loads(sys.stdin.read())
 l = r["latency_ms"]
-print("[sidecar-bench] %-9s %-28s %8.0f req/s  p50 %.3f  p90 %.3f  p99 %.3f ms  errors %d  "
-      "cpu %.2f cores (own %.2f)" % (r["plane"], r["label"], r["achieved_rps"], l["p50"], l["p90"],
-                                     l["p99"], r["errors"], r["cpu_cores"], r["own_cpu_cores"]))'
+print("[sidecar-bench] r%d %-9s %-28s %8.0f req/s  p50 %.3f  p90 %.3f  p99 %.3f ms  errors %d  "
+      "cpu %.2f cores (own %.2f)" % (r["round"], r["plane"], r["label"], r["achieved_rps"], l["p50"],
+                                     l["p90"], l["p99"], r["errors"], r["cpu_cores"],
+                                     r["own_cpu_cores"]))'
 }
 
 # hold PLANE: opens idle connections until failure / --hold-max / --hold-seconds, and records the
@@ -386,7 +394,7 @@ rss_snapshot() {  # rss_snapshot PLANE: JSON {role: kB} of the plane's processes
 
 # --- Run ---
 
-log "work directory $work; planes: ${planes[*]}; rates ${rates}/s; ${seconds} s per load"
+log "work directory $work; planes: ${planes[*]}; rates ${rates}/s; ${seconds} s per load, $rounds rounds"
 start_agent
 for plane in "${planes[@]}"; do start_servers "$plane"; done
 for plane in "${planes[@]}"; do
@@ -408,7 +416,7 @@ python3 - "$(nproc)" "$(uname -r)" "$(awk -F': ' '/^model name/ { print $2; exit
   "$(haproxy -v 2>&1 | head -1)" "$(nginx -v 2>&1)" "$( ((have_envoy)) && envoy --version 2>&1 | tail -1)" \
   "$(git -C "$here/../.." rev-parse --short HEAD 2>/dev/null)$(git -C "$here/../.." diff --quiet HEAD 2>/dev/null || echo +dirty)" \
   "$quick" "$seconds" "$closed_seconds" "$rates" "$hold_max" "$hold_seconds" "$nice_value" \
-  "$(python3 --version 2>&1)" "$fd_limit" >>"$results" <<'PY'
+  "$(python3 --version 2>&1)" "$fd_limit" "$rounds" >>"$results" <<'PY'
 import json, sys
 a = sys.argv[1:]
 print(json.dumps(dict(kind="machine", nproc=int(a[0]), kernel=a[1], cpu=a[2], mem_kb=int(a[3]),
@@ -416,28 +424,38 @@ print(json.dumps(dict(kind="machine", nproc=int(a[0]), kernel=a[1], cpu=a[2], me
                       quick=int(a[9]), seconds=float(a[10]), closed_seconds=float(a[11]),
                       rates=[int(x) for x in a[12].split(",")], hold_max=int(a[13]),
                       hold_seconds=float(a[14]), nice=int(a[15]), python=a[16],
-                      fd_limit=int(a[17]))))
+                      fd_limit=int(a[17]), rounds=int(a[18]))))
 PY
 
-for size in 1024 65536; do
-  for rate in "${rate_list[@]}"; do
-    for plane in "${planes[@]}"; do
-      run_load "$plane" http_open "http ${size}B @${rate}/s" --protocol http \
-        --addr "${http_target[$plane]}" --path "/bytes/$size" --rate "$rate" -c 32 \
-        --duration "$seconds"
+# Fixed-rate loads: a single run's p99 is a handful of requests, and on a shared 2-CPU machine
+# it moves by tens of microseconds from one run to the next, more than the planes' differences.
+# So every fixed-rate load runs --rounds times, each round going through every load and plane
+# once (drift spreads over all of them), and the report takes the median of the rounds.
+grpc_rate=${rate_list[$((${#rate_list[@]} / 2))]}
+for round in $(seq 1 "$rounds"); do
+  log "fixed-rate round $round of $rounds"
+  for size in 1024 65536; do
+    for rate in "${rate_list[@]}"; do
+      for plane in "${planes[@]}"; do
+        run_load "$plane" http_open "http ${size}B @${rate}/s" --protocol http \
+          --addr "${http_target[$plane]}" --path "/bytes/$size" --rate "$rate" -c 32 \
+          --duration "$seconds"
+      done
     done
   done
+  for plane in "${planes[@]}"; do
+    run_load "$plane" grpc_open "grpc get-product @${grpc_rate}/s" --protocol grpc \
+      --call get-product --addr "${grpc_target[$plane]}" --connections 4 --rate "$grpc_rate" \
+      -c 32 --duration "$seconds"
+  done
+done
+round=1
+for size in 1024 65536; do
   for plane in "${planes[@]}"; do
     run_load "$plane" http_closed "http ${size}B max" --protocol http \
       --addr "${http_target[$plane]}" --path "/bytes/$size" --rate 0 -c 16 \
       --duration "$closed_seconds"
   done
-done
-grpc_rate=${rate_list[$((${#rate_list[@]} / 2))]}
-for plane in "${planes[@]}"; do
-  run_load "$plane" grpc_open "grpc get-product @${grpc_rate}/s" --protocol grpc \
-    --call get-product --addr "${grpc_target[$plane]}" --connections 4 --rate "$grpc_rate" -c 32 \
-    --duration "$seconds"
 done
 for plane in "${planes[@]}"; do
   run_load "$plane" grpc_closed "grpc get-product max" --protocol grpc --call get-product \

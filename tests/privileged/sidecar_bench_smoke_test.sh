@@ -16,8 +16,9 @@ planes=(no_mesh sockmesh haproxy nginx)
 command -v envoy >/dev/null && planes+=(envoy)
 run_bench() {
   rm -rf "${out:?}"/*
-  timeout --signal=INT --kill-after=10 75 bash "$root/bench/sidecar/sidecar_bench.sh" \
-    --bin "$build" --out "$out" --quick --seconds 0.5 --rates 200 --hold-max 300 --hold-seconds 3 ||
+  timeout --signal=INT --kill-after=10 150 bash "$root/bench/sidecar/sidecar_bench.sh" \
+    --bin "$build" --out "$out" --quick --seconds 0.5 --rates 200 --hold-max 300 --hold-seconds 3 \
+    --rounds 2 ||
     fail "sidecar_bench.sh exited with $?"
 }
 check_results() {
@@ -31,6 +32,12 @@ bad = [f"{r['plane']} {r['label']}: {r['errors']} errors {r['errors_by_kind']}"
 seen = {r["plane"] for r in rows if "latency_ms" in r}
 held = {r["plane"]: r["result"]["held"] for r in rows if r["kind"] == "hold"}
 if seen != planes: bad.append(f"planes with loads {sorted(seen)}, expected {sorted(planes)}")
+rounds = {}
+for r in rows:
+    if r.get("kind") in ("http_open", "grpc_open"):
+        rounds.setdefault((r["plane"], r["label"]), []).append(r["round"])
+bad += [f"{p} {l}: rounds {sorted(n)}, expected [1, 2]" for (p, l), n in rounds.items()
+        if sorted(n) != [1, 2]]
 bad += [f"{p} held {held.get(p, 0)} idle connections" for p in planes if held.get(p, 0) < 300]
 print("\n".join(bad)); sys.exit(1 if bad else 0)
 PY
@@ -51,6 +58,7 @@ for plane in "${planes[@]}"; do
   grep -q "^| \`$plane\`" "$report" || fail "REPORT.md has no rows for $plane"
   grep -q "\`$plane\` p50 / p90 / p99" "$report" || fail "the latency table has no column for $plane"
 done
+grep -qF "p99 of each round" "$report" || fail "REPORT.md has no per-round p99 table"
 for section in "## Targets" "## Latency" "## Maximum throughput" "## CPU per 1,000" "## Memory" \
                "## Concurrent idle connections"; do
   grep -qF "$section" "$report" || fail "REPORT.md has no section '$section'"
