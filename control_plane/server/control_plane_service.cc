@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "control_plane/server/agent_session.h"
 #include "control_plane/model/policy_conversion.h"
+#include "control_plane/server/agent_session.h"
 #include "userspace/log/log.h"
 
 namespace sockmesh::cp {
@@ -182,8 +182,10 @@ class ControlPlaneService::AgentStream final
         return;
       }
       if (service_->metrics_ != nullptr) service_->metrics_->RecordAnswer(true, *took);
-      log::Info(kLog, "agent ", node_, " ACKed version ", msg.ack().version(), " in ",
-                absl::FormatDuration(*took));
+      // Debug, not Info: a thousand agents answer every change, and the push latency metric
+      // already tells how long they took.
+      log::Debug(kLog, "agent ", node_, " ACKed version ", msg.ack().version(), " in ",
+                 absl::FormatDuration(*took));
     } else if (msg.has_nack()) {
       absl::StatusOr<absl::Duration> took =
           session_->OnNack(msg.nack().version(), msg.nack().error_detail(), now);
