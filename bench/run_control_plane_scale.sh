@@ -3,19 +3,19 @@
 # Builds sockmesh-control-plane-scale and runs it (defaults unless arguments are given, which are
 # passed on), writing what it prints to bench/results/control_plane_scale.txt. Needs no root: it
 # only uses loopback with kernel-chosen ports. BUILD_DIR (default build-bench) and JOBS (default 2)
-# pick the build.
+# pick the build; OUT replaces the results file.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD_DIR:-$root/build-bench}
 jobs=${JOBS:-2}
 results=$root/bench/results
-out=$results/control_plane_scale.txt
+out=${OUT:-$results/control_plane_scale.txt}
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" --target sockmesh-control-plane-scale -j"$jobs"
 
-mkdir -p "$results"
+mkdir -p "$(dirname "$out")"
 # Written beside the result and renamed only on success, so an interrupted run never replaces a
 # good result (*.tmp is git-ignored).
 tmp=$out.tmp
