@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "control_plane/model/delta_apply.h"
 #include "control_plane/model/proto_conversion.h"
+#include "control_plane/server/stream_transport.h"
 
 namespace sockmesh::bench {
 namespace {
@@ -81,7 +82,7 @@ SimulatedAgent::SimulatedAgent(const std::string& address, std::string node_name
   // Channels with the same arguments would otherwise share one connection (gRPC's global
   // subchannel pool); agents on different nodes do not.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetMaxReceiveMessageSize(-1);  // the snapshot of the benchmark's model is megabytes
+  cp::ApplyStreamTransport(args);  // as the agent's client does
   stub_ = v1::ControlPlane::NewStub(
       grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
 }

@@ -19,6 +19,19 @@ void SaveAndErase(const Frontend& frontend, DesiredState& state, DeltaUndo& undo
   state.erase(it);
 }
 
+// Records what `entry`'s frontend holds now, then replaces it. A service already there is
+// replaced in place: erasing and re-inserting it would walk and rebalance the tree of a large
+// cluster's services twice, which was a tenth of the scale benchmark's agents' CPU per change.
+void Upsert(ServiceEntry entry, DesiredState& state, DeltaUndo& undo) {
+  auto [it, inserted] = state.try_emplace(entry.frontend);
+  if (inserted) {
+    undo.services.emplace_back(entry.frontend, std::nullopt);
+  } else {
+    undo.services.emplace_back(entry.frontend, std::move(it->second));
+  }
+  it->second = std::move(entry);
+}
+
 bool TouchesWorkloads(const v1::Delta& delta) {
   return delta.removed_workloads_size() > 0 || delta.upserted_workloads_size() > 0 ||
          delta.removed_principals_size() > 0 || delta.upserted_identities_size() > 0 ||
@@ -58,11 +71,7 @@ DeltaUndo ApplyDecodedDelta(DecodedDelta delta, DesiredState& state) {
   DeltaUndo undo;
   undo.services.reserve(delta.removed.size() + delta.upserted.size());
   for (const Frontend& frontend : delta.removed) SaveAndErase(frontend, state, undo);
-  for (ServiceEntry& entry : delta.upserted) {
-    Frontend key = entry.frontend;
-    SaveAndErase(key, state, undo);
-    state.emplace(key, std::move(entry));
-  }
+  for (ServiceEntry& entry : delta.upserted) Upsert(std::move(entry), state, undo);
   if (delta.workloads.has_value()) {
     undo.workloads = std::move(state.workloads);
     state.workloads = *std::move(delta.workloads);

@@ -16,6 +16,7 @@
 #include "control_plane/server/control_plane_service.h"
 #include "control_plane/server/desired_state_source.h"
 #include "control_plane/server/kubernetes_api_source.h"
+#include "control_plane/server/stream_transport.h"
 #include "control_plane/server/versioned_state.h"
 #include "control_plane/sources/kubernetes/in_cluster_config.h"
 #include "userspace/log/log.h"
@@ -154,6 +155,7 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  cp::ApplyStreamTransport(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     log::Error(kLog, "--listen ", listen, ": cannot listen (address in use or invalid)");

@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "control_plane/model/delta_apply.h"
 #include "control_plane/model/proto_conversion.h"
+#include "control_plane/server/stream_transport.h"
 #include "sockmesh/v1/control_plane.grpc.pb.h"
 #include "userspace/log/log.h"
 
@@ -64,9 +65,7 @@ bool ControlPlaneClient::RunStream(const std::atomic<bool>& stop) {
   // A control plane that vanished without closing the connection (a partitioned node) is noticed.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  // A snapshot of a large cluster (thousands of services with their backends) exceeds gRPC's
-  // default 4 MB receive limit; the control plane is trusted, so take what it sends.
-  args.SetMaxReceiveMessageSize(-1);
+  cp::ApplyStreamTransport(args);
   auto stub = v1::ControlPlane::NewStub(
       options_.make_channel
           ? options_.make_channel(args)

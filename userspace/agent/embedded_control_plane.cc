@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "control_plane/server/stream_transport.h"
 
 namespace sockmesh::agent {
 namespace {
@@ -31,6 +32,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedControlPlane>> EmbeddedControlPlane::Star
   e->service_ = std::make_unique<cp::ControlPlaneService>(&e->state_, e->metrics_.get());
   grpc::ServerBuilder builder;  // no listening port: in-process channels only
   builder.RegisterService(e->service_.get());
+  cp::ApplyStreamTransport(builder);
   e->server_ = builder.BuildAndStart();
   if (e->server_ == nullptr) return absl::InternalError("embedded control plane: gRPC server");
   EmbeddedControlPlane* raw = e.get();
