@@ -197,25 +197,6 @@ ProcessUsage ReadUsage() {
   return u;
 }
 
-// The whole machine's busy CPU time in seconds (every CPU, kernel time and time stolen by the
-// hypervisor included), from /proc/stat; with this process's and the agents' own time it tells
-// how much CPU everything else took during a phase. -1 if unreadable.
-double MachineBusyCpu() {
-  std::ifstream stat("/proc/stat");
-  std::string line;
-  if (!std::getline(stat, line) || !absl::StartsWith(line, "cpu ")) return -1;
-  // cpu user nice system idle iowait irq softirq steal ...
-  std::vector<std::string> w = absl::StrSplit(line, ' ', absl::SkipEmpty());
-  if (w.size() < 9) return -1;
-  double ticks = 0;
-  for (int i : {1, 2, 3, 6, 7, 8}) {
-    double v = 0;
-    if (!absl::SimpleAtod(w[i], &v)) return -1;
-    ticks += v;
-  }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 // ---- The simulated agents' process ----
 
 // Per version: how many agents ACKed it and when the last one did. Writes "acked V T" to the
@@ -401,7 +382,6 @@ int RunControlPlane(const Options& o, int n) {
   if (snapshot_acked < 0) return 1;
   double snapshot_ms = Ms(snapshot_acked - start_ns);
   ProcessUsage after_snapshot = ReadUsage();
-  double machine_after_snapshot = MachineBusyCpu();
   double agents_cpu_after_snapshot = AgentsCpu(to_agents[1], from);
   Progress("N=", n, ": snapshot ACKed by all in ", absl::StrFormat("%.0f", snapshot_ms), " ms");
 
@@ -427,7 +407,6 @@ int RunControlPlane(const Options& o, int n) {
     std::this_thread::sleep_for(std::chrono::milliseconds(o.gap_ms));
   }
   ProcessUsage after_changes = ReadUsage();
-  double machine_changes = MachineBusyCpu() - machine_after_snapshot;
   double agents_cpu_changes = AgentsCpu(to_agents[1], from) - agents_cpu_after_snapshot;
   Percentiles p = Summarize(latencies);
 
@@ -479,23 +458,16 @@ int RunControlPlane(const Options& o, int n) {
       agents_cpu_after_snapshot, o.changes, agents_cpu_changes,
       1000 * agents_cpu_changes / o.changes,
       o.split_cpus ? "on CPU 1, the control plane on CPU 0" : "same CPUs as the control plane");
-  // What else ran during the changes (kernel threads such as a host's kdamond, other processes):
-  // on a two-CPU machine it comes straight out of the agents' and control plane's share.
-  double others_changes =
-      machine_changes - (after_changes.cpu_s - after_snapshot.cpu_s) - agents_cpu_changes;
-  absl::PrintF("  everything else's CPU:    %d changes %.2f s (%.2f ms per change)\n", o.changes,
-               others_changes, 1000 * others_changes / o.changes);
   absl::PrintF(
       "RESULT_LINE agents=%d snapshot_ms=%.0f change_p50_ms=%.1f change_p99_ms=%.1f "
       "change_max_ms=%.1f rss_steady_mb=%.0f rss_peak_mb=%.0f cpu_snapshot_s=%.2f "
       "cpu_per_change_ms=%.2f cpu_publish_per_change_ms=%.2f agents_cpu_per_change_ms=%.2f "
-      "others_cpu_per_change_ms=%.2f burst_versions_per_agent=%.1f cpus=%s\n",
+      "burst_versions_per_agent=%.1f cpus=%s\n",
       n, snapshot_ms, p.p50, p.p99, p.max, end.rss_mb, end.peak_rss_mb,
       after_snapshot.cpu_s - before.cpu_s,
       1000 * (after_changes.cpu_s - after_snapshot.cpu_s) / o.changes,
       Ms(publish_cpu_ns) / o.changes, 1000 * agents_cpu_changes / o.changes,
-      1000 * others_changes / o.changes, static_cast<double>(burst_acks) / n,
-      o.split_cpus ? "split" : "shared");
+      static_cast<double>(burst_acks) / n, o.split_cpus ? "split" : "shared");
   std::fflush(stdout);
 
   // The agents close their streams first: a stream the server ends is one a simulated agent
