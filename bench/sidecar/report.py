@@ -8,6 +8,7 @@ under 20 MB, and concurrent connections limited only by the kernel.
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -43,17 +44,45 @@ def median(values):
 
 
 MEDIAN_FIELDS = ("achieved_rps", "cpu_cores", "own_cpu_cores", "cpu_busy_fraction")
+QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999))
+
+
+def pooled_latency_ms(rounds):
+    """Percentiles over every request of every round, from the runs' merged latency histograms
+    (sockmesh-loadgen --json-histogram), with the rank rule of LatencyHistogram::Quantile; None
+    when a round has no histogram (results recorded before the benchmark kept them)."""
+    if not all(r.get("latency_histogram_ns") for r in rounds):
+        return None
+    counts = {}
+    for r in rounds:
+        for value_ns, count in r["latency_histogram_ns"]:
+            counts[value_ns] = counts.get(value_ns, 0) + count
+    buckets = sorted(counts.items())
+    total = sum(count for _, count in buckets)
+    out = {}
+    for name, q in QUANTILES:
+        rank, seen = max(1, math.ceil(q * total)), 0
+        for value_ns, count in buckets:
+            seen += count
+            if seen >= rank:
+                out[name] = round(value_ns / 1e3) / 1e3  # ms at µs resolution, as the loadgen
+                break
+    out["max"] = max(r["latency_ms"]["max"] for r in rounds)
+    return out
 
 
 def combine(rounds):
-    """One load on one plane: its rounds as one row. Each percentile, rate and CPU figure is the
-    median over the rounds, so one round's stray tail does not decide a p99; errors add up.
-    `p99_rounds` keeps every round's p99 for the report to show the spread."""
+    """One load on one plane: its rounds as one row. Percentiles are taken over every request of
+    every round (merged histograms) when the rounds kept them, else each is the median over the
+    rounds; rates and CPU figures are medians; errors add up. `p99_rounds` keeps every round's
+    p99 for the report to show the spread."""
     if len(rounds) == 1:
         return dict(rounds[0], p99_rounds=[rounds[0]["latency_ms"]["p99"]])
     out = dict(rounds[0])
-    out["latency_ms"] = {q: median([r["latency_ms"][q] for r in rounds])
-                         for q in rounds[0]["latency_ms"]}
+    pooled = pooled_latency_ms(rounds)
+    out["latency_ms"] = pooled or {q: median([r["latency_ms"][q] for r in rounds])
+                                   for q in rounds[0]["latency_ms"]}
+    out["pooled"] = pooled is not None
     for field in MEDIAN_FIELDS:
         out[field] = median([r[field] for r in rounds])
     out["errors"] = sum(r["errors"] for r in rounds)
@@ -210,9 +239,16 @@ class Report:
         self.out("## Latency (ms) by data plane")
         self.out()
         rounds = self.machine.get("rounds", 1)
-        self.out("Open loop; p50 / p90 / p99 over every request of a round, "
-                 + (f"each the median of {rounds} rounds (every round runs every load on every "
-                    "plane once, interleaved), " if rounds > 1 else "")
+        pooled = all(r.get("pooled") for r in self.by.values()
+                     if r["kind"] in ("http_open", "grpc_open"))
+        every_round = ("over every request of all {0} rounds (the rounds' latency histograms "
+                       "merged; every round runs every load on every plane once, interleaved, "
+                       "and starts with the plane after the one the previous round started "
+                       "with), " if pooled else
+                       "over every request of a round, each the median of {0} rounds (every "
+                       "round runs every load on every plane once, interleaved), ")
+        self.out("Open loop; p50 / p90 / p99 "
+                 + (every_round.format(rounds) if rounds > 1 else "over every request, ")
                  + "and each plane's p50 / p99 as a ratio to `no_mesh`. Charts: "
                  "`latency_1kb.png`, `latency_64kb.png`, `latency_grpc.png`.")
         self.out()

@@ -18,10 +18,11 @@ usage() {
   cat <<USAGE
 Usage: sidecar_bench.sh --bin BUILD_DIR --out DIR [options]
   --quick             about a minute: one rate, 1 s loads, at most 5,000 held connections
-  --seconds S         seconds per fixed-rate load (default 5; --quick 1)
+  --seconds S         seconds per fixed-rate load (default 2.5; --quick 1); closed-loop loads
+                      run twice as long, at most 6 s
   --rounds R          fixed-rate rounds: every plane runs every fixed-rate load R times,
-                      interleaved, and the report takes the median of the rounds (default 3;
-                      --quick 2)
+                      interleaved, and the report takes percentiles over all the rounds'
+                      requests (default 8; --quick 2)
   --rates R1,R2,...   HTTP fixed rates in requests/s (default 500,1000,2000; --quick 300)
   --hold-max N        idle connections to open at most, per plane (default 100000; --quick 5000)
   --hold-seconds S    time limit for opening them, per plane (default 60; --quick 5)
@@ -63,9 +64,9 @@ if [[ $quick -eq 1 ]]; then
   hold_seconds=${hold_seconds:-5}
   closed_seconds=$seconds
 else
-  seconds=${seconds:-5} rounds=${rounds:-3} rates=${rates:-500,1000,2000}
+  seconds=${seconds:-2.5} rounds=${rounds:-8} rates=${rates:-500,1000,2000}
   hold_max=${hold_max:-100000} hold_seconds=${hold_seconds:-60}
-  closed_seconds=$(awk -v s="$seconds" 'BEGIN { print (s > 6 ? 6 : s) }')
+  closed_seconds=$(awk -v s="$seconds" 'BEGIN { print (2 * s > 6 ? 6 : 2 * s) }')
 fi
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "sidecar_bench: --rounds must be a positive integer, got '$rounds'" >&2; exit 2; }
 IFS=, read -r -a rate_list <<<"$rates"
@@ -430,23 +431,28 @@ PY
 # Fixed-rate loads: a single run's p99 is a handful of requests, and on a shared 2-CPU machine
 # it moves by tens of microseconds from one run to the next, more than the planes' differences.
 # So every fixed-rate load runs --rounds times, each round going through every load and plane
-# once (drift spreads over all of them), and the report takes the median of the rounds.
+# once (drift spreads over all of them), and each run keeps its latency histogram: the report
+# merges a load's rounds and takes its percentiles over every request of every round. Each round
+# starts the planes one further along, so that no plane always runs right after the same other
+# one (the one after a sidecar pair at 64 KB meets the kernel work that pair left behind).
 grpc_rate=${rate_list[$((${#rate_list[@]} / 2))]}
 for round in $(seq 1 "$rounds"); do
   log "fixed-rate round $round of $rounds"
+  shift_by=$(((round - 1) % ${#planes[@]}))
+  round_planes=("${planes[@]:shift_by}" "${planes[@]:0:shift_by}")
   for size in 1024 65536; do
     for rate in "${rate_list[@]}"; do
-      for plane in "${planes[@]}"; do
+      for plane in "${round_planes[@]}"; do
         run_load "$plane" http_open "http ${size}B @${rate}/s" --protocol http \
           --addr "${http_target[$plane]}" --path "/bytes/$size" --rate "$rate" -c 32 \
-          --duration "$seconds"
+          --duration "$seconds" --json-histogram
       done
     done
   done
-  for plane in "${planes[@]}"; do
+  for plane in "${round_planes[@]}"; do
     run_load "$plane" grpc_open "grpc get-product @${grpc_rate}/s" --protocol grpc \
       --call get-product --addr "${grpc_target[$plane]}" --connections 4 --rate "$grpc_rate" \
-      -c 32 --duration "$seconds"
+      -c 32 --duration "$seconds" --json-histogram
   done
 done
 round=1

@@ -24,7 +24,7 @@ double Achieved(const LoadResult& result) {
 
 }  // namespace
 
-nlohmann::json ReportJson(const LoadDescription& what, const LoadResult& result) {
+nlohmann::json ReportJson(const LoadDescription& what, const LoadResult& result, bool histogram) {
   const bool open = what.options.rate > 0;
   nlohmann::json latency;
   for (const Quantile& quantile : kQuantiles) {
@@ -50,6 +50,13 @@ nlohmann::json ReportJson(const LoadDescription& what, const LoadResult& result)
     out["rate_rps"] = what.options.rate;
     out["late"] = result.late;
     out["unsent"] = result.unsent;
+  }
+  if (histogram) {
+    nlohmann::json buckets = nlohmann::json::array();
+    result.latency_ns.ForEachBucket([&buckets](double value_ns, uint64_t count) {
+      buckets.push_back({value_ns, count});
+    });
+    out["latency_histogram_ns"] = std::move(buckets);
   }
   return out;
 }

@@ -21,8 +21,11 @@ struct LoadDescription {
 // {"protocol", "request", "target", "mode": "open"|"closed", "rate_rps" (open only),
 //  "duration_s", "workers", "elapsed_s", "requests", "ok", "errors", "errors_by_kind": {...},
 //  "late" and "unsent" (open only), "achieved_rps", "latency_ms":
-//  {"p50","p90","p99","p99.9","max"}}
-nlohmann::json ReportJson(const LoadDescription& what, const LoadResult& result);
+//  {"p50","p90","p99","p99.9","max"}}; with `histogram`, also "latency_histogram_ns":
+//  [[value_ns, count], ...] for every non-empty bucket (value as the quantiles report it), so
+//  that a script can merge several runs and take percentiles over all of their requests.
+nlohmann::json ReportJson(const LoadDescription& what, const LoadResult& result,
+                          bool histogram = false);
 std::string ReportText(const LoadDescription& what, const LoadResult& result);
 std::string ProgressLine(const Progress& progress);
 

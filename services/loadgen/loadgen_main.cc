@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   loadgen::GrpcCallOptions grpc_options;
   std::string output = "text";
   bool quiet = false;
+  bool json_histogram = false;
   bool connection_per_request = false;
   app.add_option("--protocol", protocol, "grpc or http")
       ->check(CLI::IsMember({"grpc", "http"}))
@@ -70,8 +71,15 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", output, "Summary format: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  app.add_flag("--json-histogram", json_histogram,
+               "With -o json: also the latency histogram (latency_histogram_ns: [value_ns, count] "
+               "per non-empty bucket), to merge runs and take percentiles over all of them");
   app.add_flag("-q,--quiet", quiet, "No progress lines");
   CLI11_PARSE(app, argc, argv);
+  if (json_histogram && output != "json") {
+    std::cerr << "sockmesh-loadgen: --json-histogram needs -o json (got -o " << output << ")\n";
+    return 2;
+  }
 
   const std::string service = call == "get-product" ? "product" : "order";
   absl::StatusOr<std::string> target =
@@ -115,7 +123,9 @@ int main(int argc, char** argv) {
   }
   loadgen::LoadResult result = loadgen::RunLoad(what.options, senders, progress, stop);
   if (output == "json") {
-    std::cout << loadgen::ReportJson(what, result).dump(2) << std::endl;
+    // One line with the histogram: hundreds of buckets would be thousands of indented lines.
+    std::cout << loadgen::ReportJson(what, result, json_histogram).dump(json_histogram ? -1 : 2)
+              << std::endl;
   } else {
     std::cout << loadgen::ReportText(what, result);
   }

@@ -38,6 +38,11 @@ for r in rows:
         rounds.setdefault((r["plane"], r["label"]), []).append(r["round"])
 bad += [f"{p} {l}: rounds {sorted(n)}, expected [1, 2]" for (p, l), n in rounds.items()
         if sorted(n) != [1, 2]]
+# The report merges the rounds' histograms: each must count every request of its run.
+bad += [f"{r['plane']} {r['label']} round {r['round']}: histogram counts "
+        f"{sum(c for _, c in r.get('latency_histogram_ns', []))} of {r['requests']} requests"
+        for r in rows if r.get("kind") in ("http_open", "grpc_open")
+        and sum(c for _, c in r.get("latency_histogram_ns", [])) != r["requests"]]
 bad += [f"{p} held {held.get(p, 0)} idle connections" for p in planes if held.get(p, 0) < 300]
 print("\n".join(bad)); sys.exit(1 if bad else 0)
 PY
@@ -59,6 +64,8 @@ for plane in "${planes[@]}"; do
   grep -q "\`$plane\` p50 / p90 / p99" "$report" || fail "the latency table has no column for $plane"
 done
 grep -qF "p99 of each round" "$report" || fail "REPORT.md has no per-round p99 table"
+grep -qF "latency histograms merged" "$report" ||
+  fail "REPORT.md's latency figures are not taken over all the rounds' requests"
 for section in "## Targets" "## Latency" "## Maximum throughput" "## CPU per 1,000" "## Memory" \
                "## Concurrent idle connections"; do
   grep -qF "$section" "$report" || fail "REPORT.md has no section '$section'"

@@ -189,5 +189,22 @@ TEST(LoadReportTest, JsonHasTheSummaryFields) {
   EXPECT_NEAR(json["latency_ms"]["p50"].get<double>(), 6.0, 0.2);
 }
 
+TEST(LoadReportTest, HistogramMergedElsewhereGivesTheSameQuantiles) {
+  LoadResult result;
+  result.elapsed_s = 1;
+  result.ok = 3;
+  for (uint64_t ns : {150'000, 150'000, 2'000'000}) result.latency_ns.Add(ns);
+  const LoadDescription what{
+      .protocol = "http", .request = "/", .target = "127.0.0.1:1", .options = {}};
+  EXPECT_FALSE(ReportJson(what, result).contains("latency_histogram_ns"));
+  nlohmann::json buckets = ReportJson(what, result, /*histogram=*/true)["latency_histogram_ns"];
+  ASSERT_EQ(buckets.size(), 2u) << buckets.dump();
+  EXPECT_EQ(buckets[0][1], 2);
+  EXPECT_EQ(buckets[1][1], 1);
+  // The values are the ones Quantile() reports, so a merge of runs takes the same percentiles.
+  EXPECT_EQ(buckets[0][0].get<double>(), result.latency_ns.Quantile(0.5));
+  EXPECT_EQ(buckets[1][0].get<double>(), result.latency_ns.Quantile(1.0));
+}
+
 }  // namespace
 }  // namespace sockmesh::loadgen

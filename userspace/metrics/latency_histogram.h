@@ -31,6 +31,16 @@ class LatencyHistogram {
   // The largest value added, exact; 0 when empty.
   uint64_t max() const { return max_; }
 
+  // Calls visit(value_ns, count) for every non-empty bucket, in ascending order, with the value
+  // Quantile() reports for that bucket: what another process needs to merge histograms of
+  // several runs and take the same quantiles over all of their requests.
+  template <typename Visit>
+  void ForEachBucket(Visit visit) const {
+    for (size_t i = 0; i < kBuckets; ++i) {
+      if (buckets_[i] != 0) visit(Midpoint(i), buckets_[i]);
+    }
+  }
+
   // The value at quantile q (0..1], in ns: the midpoint of the bucket holding that rank; 0 when
   // empty.
   double Quantile(double q) const {
