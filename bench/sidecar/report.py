@@ -243,8 +243,7 @@ class Report:
                      if r["kind"] in ("http_open", "grpc_open"))
         every_round = ("over every request of all {0} rounds (the rounds' latency histograms "
                        "merged; every round runs every load on every plane once, interleaved, "
-                       "and starts with the plane after the one the previous round started "
-                       "with), " if pooled else
+                       "the planes of each load in a shuffled order), " if pooled else
                        "over every request of a round, each the median of {0} rounds (every "
                        "round runs every load on every plane once, interleaved), ")
         self.out("Open loop; p50 / p90 / p99 "

@@ -432,16 +432,22 @@ PY
 # it moves by tens of microseconds from one run to the next, more than the planes' differences.
 # So every fixed-rate load runs --rounds times, each round going through every load and plane
 # once (drift spreads over all of them), and each run keeps its latency histogram: the report
-# merges a load's rounds and takes its percentiles over every request of every round. Each round
-# starts the planes one further along, so that no plane always runs right after the same other
-# one (the one after a sidecar pair at 64 KB meets the kernel work that pair left behind).
+# merges a load's rounds and takes its percentiles over every request of every round. Each load
+# of each round runs the planes in a shuffled order (seeded, so a rerun runs the same orders):
+# in a fixed order every plane would always follow the same other one and inherit whatever that
+# one left behind (a sidecar pair's 64 KB load leaves the most).
+plane_order() {  # plane_order SEED: the planes in an order shuffled with SEED
+  printf '%s\n' "${planes[@]}" | awk -v seed="$1" '
+    { p[NR] = $0 }
+    END { srand(seed); for (i = NR; i > 1; i--) { j = int(rand() * i) + 1; t = p[i]; p[i] = p[j]; p[j] = t }
+          for (i = 1; i <= NR; i++) print p[i] }'
+}
 grpc_rate=${rate_list[$((${#rate_list[@]} / 2))]}
 for round in $(seq 1 "$rounds"); do
   log "fixed-rate round $round of $rounds"
-  shift_by=$(((round - 1) % ${#planes[@]}))
-  round_planes=("${planes[@]:shift_by}" "${planes[@]:0:shift_by}")
   for size in 1024 65536; do
     for rate in "${rate_list[@]}"; do
+      mapfile -t round_planes < <(plane_order "$round$size$rate")
       for plane in "${round_planes[@]}"; do
         run_load "$plane" http_open "http ${size}B @${rate}/s" --protocol http \
           --addr "${http_target[$plane]}" --path "/bytes/$size" --rate "$rate" -c 32 \
@@ -449,6 +455,7 @@ for round in $(seq 1 "$rounds"); do
       done
     done
   done
+  mapfile -t round_planes < <(plane_order "${round}0")
   for plane in "${round_planes[@]}"; do
     run_load "$plane" grpc_open "grpc get-product @${grpc_rate}/s" --protocol grpc \
       --call get-product --addr "${grpc_target[$plane]}" --connections 4 --rate "$grpc_rate" \
