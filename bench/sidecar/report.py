@@ -98,10 +98,9 @@ class Report:
                       ("http_open", "http_closed", "grpc_open", "grpc_closed", "connect")]
         self.rss = {r["plane"]: r["rss_kb"] for r in rows if r["kind"] == "rss"}
         self.hold = {r["plane"]: r for r in rows if r["kind"] == "hold"}
-        self.planes = []
-        for r in self.loads:
-            if r["plane"] not in self.planes:
-                self.planes.append(r["plane"])
+        # The baseline, sockmesh, then the sidecars: the runs' own order is shuffled.
+        seen = {r["plane"] for r in self.loads}
+        self.planes = [p for p in ("no_mesh", "sockmesh") + SIDECARS if p in seen]
         self.sidecars = [p for p in self.planes if p in SIDECARS]
         self.labels = []
         for r in self.loads:
