@@ -30,6 +30,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -330,6 +331,38 @@ double AgentsCpu(int to_fd, LineReader& from) {
   return cpu;
 }
 
+struct BurstResult {
+  double all_acked_ms = 0;  // from the first publish to the last agent's ACK of the last one
+  int64_t acks = 0;         // ACKs of any version of the burst, all agents together
+  double acks_per_agent(int n) const { return static_cast<double>(acks) / n; }
+};
+
+// Publishes o.burst changes back to back and waits for every agent to ACK the last. Nullopt if
+// there is no burst (--burst 0: its "last" version would be one ACKed already) or it failed.
+std::optional<BurstResult> RunBurst(const Options& o, model::DesiredState& model,
+                                    uint32_t& next_endpoint, cp::VersionedState& state,
+                                    int to_agents, LineReader& from) {
+  if (o.burst == 0) return std::nullopt;
+  uint64_t first = state.Current().version + 1;
+  int64_t t0 = NowNs();
+  for (int i = 0; i < o.burst; ++i) {
+    ChangeOneEndpoint(model, o.changes + i, next_endpoint);
+    state.Update(model);
+  }
+  uint64_t last = state.Current().version;
+  int64_t acked = WaitAcked(from, last);
+  if (acked < 0) return std::nullopt;
+  WriteLine(to_agents, absl::StrCat("count ", first, " ", last));
+  std::string line;
+  int64_t acks = -1;
+  while (acks < 0 && from.Next(line)) {
+    if (line.rfind("count ", 0) != 0) continue;
+    if (!absl::SimpleAtoi(line.substr(6), &acks)) return std::nullopt;
+  }
+  if (acks < 0) return std::nullopt;
+  return BurstResult{.all_acked_ms = Ms(acked - t0), .acks = acks};
+}
+
 int RunControlPlane(const Options& o, int n) {
   if (o.split_cpus && !PinToCpu(0)) return 1;
   int to_agents[2], from_agents[2];
@@ -412,21 +445,8 @@ int RunControlPlane(const Options& o, int n) {
 
   // 3. A burst: changes back to back, without waiting. Agents with a version in flight skip the
   // ones published meanwhile and get the newest in one delta.
-  uint64_t burst_first = state.Current().version + 1;
-  int64_t burst_t0 = NowNs();
-  for (int i = 0; i < o.burst; ++i) {
-    ChangeOneEndpoint(model, o.changes + i, next_endpoint);
-    state.Update(model);
-  }
-  uint64_t burst_last = state.Current().version;
-  int64_t burst_acked = WaitAcked(from, burst_last);
-  if (burst_acked < 0) return 1;
-  WriteLine(to_agents[1], absl::StrCat("count ", burst_first, " ", burst_last));
-  int64_t burst_acks = -1;
-  while (burst_acks < 0 && from.Next(line)) {
-    if (line.rfind("count ", 0) == 0 && !absl::SimpleAtoi(line.substr(6), &burst_acks)) return 1;
-  }
-  if (burst_acks < 0) return 1;
+  std::optional<BurstResult> burst = RunBurst(o, model, next_endpoint, state, to_agents[1], from);
+  if (o.burst > 0 && !burst.has_value()) return 1;
   ProcessUsage end = ReadUsage();
 
   absl::PrintF("RESULT agents=%d services=%d endpoints=%d\n", n, o.services,
@@ -437,10 +457,12 @@ int RunControlPlane(const Options& o, int n) {
       "  change ACKed by all:      p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%d changes, "
       "%d ms apart)\n",
       p.p50, p.p99, p.max, o.changes, o.gap_ms);
-  absl::PrintF(
-      "  burst of %d changes:      all agents on the last one after %.1f ms; %.1f "
-      "versions ACKed per agent (%d without coalescing)\n",
-      o.burst, Ms(burst_acked - burst_t0), static_cast<double>(burst_acks) / n, o.burst);
+  if (burst.has_value()) {
+    absl::PrintF(
+        "  burst of %d changes:      all agents on the last one after %.1f ms; %.1f "
+        "versions ACKed per agent (%d without coalescing)\n",
+        o.burst, burst->all_acked_ms, burst->acks_per_agent(n), o.burst);
+  }
   absl::PrintF(
       "  control plane RSS:        model loaded %.0f MB, after snapshot %.0f MB, "
       "after changes %.0f MB, end %.0f MB, peak %.0f MB\n",
@@ -467,7 +489,7 @@ int RunControlPlane(const Options& o, int n) {
       after_snapshot.cpu_s - before.cpu_s,
       1000 * (after_changes.cpu_s - after_snapshot.cpu_s) / o.changes,
       Ms(publish_cpu_ns) / o.changes, 1000 * agents_cpu_changes / o.changes,
-      static_cast<double>(burst_acks) / n, o.split_cpus ? "split" : "shared");
+      burst.has_value() ? burst->acks_per_agent(n) : 0.0, o.split_cpus ? "split" : "shared");
   std::fflush(stdout);
 
   // The agents close their streams first: a stream the server ends is one a simulated agent
@@ -507,7 +529,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--gap-ms", o.gap_ms, "Pause after a change has been ACKed everywhere")
       ->capture_default_str();
-  app.add_option("--burst", o.burst, "Changes published back to back at the end (coalescing)")
+  app.add_option("--burst", o.burst,
+                 "Changes published back to back at the end (coalescing); 0: none")
       ->capture_default_str();
   std::string agent_client = "callback";
   app.add_option("--agent-client", agent_client,
