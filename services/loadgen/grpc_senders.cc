@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "services/loadgen/grpc_senders.h"
 
+#include <chrono>
+#include <memory>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "sockmesh/shop/v1/order.grpc.pb.h"
 #include "sockmesh/shop/v1/product.grpc.pb.h"
@@ -31,10 +35,26 @@ std::string CodeName(grpc::StatusCode code) {
   return absl::StrCat("grpc ", index);
 }
 
-class PlaceOrderSender : public RequestSender {
+// A sender on one channel of the pool.
+class ChannelSender : public RequestSender {
+ public:
+  ChannelSender(std::shared_ptr<grpc::Channel> channel, const GrpcCallOptions& options)
+      : channel_(std::move(channel)), options_(options) {}
+
+  void Prepare() override {
+    channel_->WaitForConnected(std::chrono::system_clock::now() + options_.timeout);
+  }
+
+ protected:
+  const std::shared_ptr<grpc::Channel> channel_;
+  const GrpcCallOptions options_;
+};
+
+class PlaceOrderSender : public ChannelSender {
  public:
   PlaceOrderSender(std::shared_ptr<grpc::Channel> channel, const GrpcCallOptions& options)
-      : stub_(shop::v1::OrderService::NewStub(std::move(channel))), options_(options) {}
+      : ChannelSender(std::move(channel), options),
+        stub_(shop::v1::OrderService::NewStub(channel_)) {}
 
   std::string Send(uint64_t sequence) override {
     shop::v1::PlaceOrderRequest request;
@@ -51,13 +71,13 @@ class PlaceOrderSender : public RequestSender {
 
  private:
   std::unique_ptr<shop::v1::OrderService::Stub> stub_;
-  const GrpcCallOptions options_;
 };
 
-class GetProductSender : public RequestSender {
+class GetProductSender : public ChannelSender {
  public:
   GetProductSender(std::shared_ptr<grpc::Channel> channel, const GrpcCallOptions& options)
-      : stub_(shop::v1::ProductService::NewStub(std::move(channel))), options_(options) {}
+      : ChannelSender(std::move(channel), options),
+        stub_(shop::v1::ProductService::NewStub(channel_)) {}
 
   std::string Send(uint64_t sequence) override {
     shop::v1::GetProductRequest request;
@@ -71,7 +91,6 @@ class GetProductSender : public RequestSender {
 
  private:
   std::unique_ptr<shop::v1::ProductService::Stub> stub_;
-  const GrpcCallOptions options_;
 };
 
 }  // namespace

@@ -43,6 +43,10 @@ class HttpSender : public RequestSender {
     return error;
   }
 
+  void Prepare() override {
+    if (!close_after_response_ && !fd_.valid()) (void)Connect();
+  }
+
  private:
   std::string Connect() {
     fd_.Reset(::socket(address_.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -2,6 +2,7 @@
 #include "services/loadgen/load_runner.h"
 
 #include <algorithm>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -86,15 +87,21 @@ LoadResult RunLoad(const LoadOptions& options, const SenderFactory& senders,
   std::vector<std::unique_ptr<RequestSender>> worker_senders;
   for (int w = 0; w < options.workers; ++w) worker_senders.push_back(senders(w));
 
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point end = start + options.duration;
   const auto total =
       static_cast<uint64_t>(options.rate * std::chrono::duration<double>(options.duration).count());
+  // The workers connect in parallel (a target that is down costs one connect timeout, not one
+  // per worker); the clock starts once all have, and they read start and end after `go`.
+  Clock::time_point start, end;
+  std::latch prepared(options.workers);
+  std::latch go(1);
   std::vector<std::thread> threads;
   for (int w = 0; w < options.workers; ++w) {
     threads.emplace_back([&, w] {
       RequestSender& sender = *worker_senders[static_cast<size_t>(w)];
       WorkerResult& result = results[static_cast<size_t>(w)];
+      sender.Prepare();
+      prepared.count_down();
+      go.wait();
       if (options.rate > 0) {
         OpenLoopWorker(options, sender, start, end, total, counters, result, stop);
       } else {
@@ -102,6 +109,11 @@ LoadResult RunLoad(const LoadOptions& options, const SenderFactory& senders,
       }
     });
   }
+
+  prepared.wait();
+  start = Clock::now();
+  end = start + options.duration;
+  go.count_down();
 
   std::atomic<bool> done{false};
   std::thread reporter;

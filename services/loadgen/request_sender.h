@@ -17,6 +17,10 @@ class RequestSender {
   // Sends request number `sequence` and waits for its answer. Returns "" on success, else a short
   // error class for the summary ("UNAVAILABLE", "http 503", "connect: Connection refused").
   virtual std::string Send(uint64_t sequence) = 0;
+  // Opens what Send needs (the worker's connection, its channel's transport) before the clock
+  // starts, so that a request's latency does not include connecting (as in wrk); connecting is
+  // measured by --connection-per-request. Best effort: a failure shows as the first Send's error.
+  virtual void Prepare() {}
 };
 
 // Makes the sender of worker `worker`.

@@ -3,6 +3,7 @@
 // requests queued behind it), closed-loop error accounting, HTTP framing against the real /health
 // server, and the JSON summary.
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,6 +55,38 @@ TEST(LoadRunnerTest, OpenLoopCountsTheWaitBehindAStall) {
   EXPECT_GT(result.latency_ns.Quantile(0.78), 40e6) << "the queued requests are slow";
   EXPECT_LT(result.latency_ns.Quantile(0.5), 10e6) << "the rest are not";
   EXPECT_GE(result.latency_ns.max(), 300'000'000u);
+}
+
+// Fails every request unless Prepare ran first; Prepare takes `prepare` (a slow connect).
+class PreparedSender : public RequestSender {
+ public:
+  explicit PreparedSender(milliseconds prepare) : prepare_(prepare) {}
+  void Prepare() override {
+    std::this_thread::sleep_for(prepare_);
+    prepared_ = true;
+  }
+  std::string Send(uint64_t) override { return prepared_ ? "" : "not prepared"; }
+
+ private:
+  milliseconds prepare_;
+  bool prepared_ = false;
+};
+
+TEST(LoadRunnerTest, OpenLoopClockStartsOnceEveryWorkerHasConnected) {
+  // Four workers take 300 ms each to connect, in parallel: no request waits for it, and the
+  // run still lasts its 500 ms after that.
+  std::atomic<bool> stop{false};
+  const auto t0 = std::chrono::steady_clock::now();
+  LoadResult result = RunLoad(
+      {.rate = 100, .duration = milliseconds(500), .workers = 4},
+      [](int) { return std::make_unique<PreparedSender>(milliseconds(300)); }, nullptr, stop);
+  const double took_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(result.errors, 0u) << "Send before Prepare";
+  EXPECT_EQ(result.ok, 50u);
+  EXPECT_LT(result.latency_ns.max(), 100'000'000u) << "connecting counted in a request";
+  EXPECT_GE(result.elapsed_s, 0.45);
+  EXPECT_LT(took_s, 1.1) << "workers connected one after another";
 }
 
 TEST(LoadRunnerTest, ClosedLoopCountsErrorsByKind) {
@@ -163,6 +196,37 @@ TEST(HttpSenderTest, ConnectionPerRequestOpensOneConnectionPerRequest) {
     EXPECT_NE(head.find("GET /bytes/2 HTTP/1.1\r\n"), std::string::npos) << head;
     EXPECT_NE(head.find("\r\nConnection: close\r\n"), std::string::npos) << head;
   }
+}
+
+// Whether a connection is waiting on `listener` within `timeout_ms`.
+bool ConnectionPending(int listener, int timeout_ms) {
+  pollfd p{.fd = listener, .events = POLLIN, .revents = 0};
+  return ::poll(&p, 1, timeout_ms) == 1;
+}
+
+TEST(HttpSenderTest, PrepareOpensTheKeepAliveConnectionOnly) {
+  sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listener.valid());
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string target = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+  absl::StatusOr<SenderFactory> per_request =
+      HttpSenderFactory(target, "/", milliseconds(2000), /*connection_per_request=*/true);
+  ASSERT_TRUE(per_request.ok()) << per_request.status();
+  (*per_request)(0)->Prepare();
+  EXPECT_FALSE(ConnectionPending(listener.get(), 100)) << "connecting is what it measures";
+
+  absl::StatusOr<SenderFactory> keep_alive = HttpSenderFactory(target, "/", milliseconds(2000));
+  ASSERT_TRUE(keep_alive.ok()) << keep_alive.status();
+  std::unique_ptr<RequestSender> sender = (*keep_alive)(0);
+  sender->Prepare();
+  EXPECT_TRUE(ConnectionPending(listener.get(), 1000)) << "no connection before the first request";
 }
 
 TEST(LoadReportTest, JsonHasTheSummaryFields) {
