@@ -169,8 +169,9 @@ std::vector<std::string> ServeOneRequestPerConnection(int listener, int connecti
   return heads;
 }
 
-TEST(HttpSenderTest, ConnectionPerRequestOpensOneConnectionPerRequest) {
-  sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+// A listener on 127.0.0.1 with a kernel-chosen port; `target` is its "127.0.0.1:port".
+void ListenOnLoopback(sys::UniqueFd& listener, std::string& target) {
+  listener.Reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_TRUE(listener.valid());
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -179,11 +180,17 @@ TEST(HttpSenderTest, ConnectionPerRequestOpensOneConnectionPerRequest) {
   ASSERT_EQ(::listen(listener.get(), 8), 0);
   socklen_t len = sizeof(addr);
   ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  target = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+}
+
+TEST(HttpSenderTest, ConnectionPerRequestOpensOneConnectionPerRequest) {
+  sys::UniqueFd listener;
+  std::string target;
+  ASSERT_NO_FATAL_FAILURE(ListenOnLoopback(listener, target));
   std::vector<std::string> heads;
   std::thread server([&] { heads = ServeOneRequestPerConnection(listener.get(), 3); });
   absl::StatusOr<SenderFactory> factory =
-      HttpSenderFactory("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), "/bytes/2",
-                        milliseconds(2000), /*connection_per_request=*/true);
+      HttpSenderFactory(target, "/bytes/2", milliseconds(2000), /*connection_per_request=*/true);
   ASSERT_TRUE(factory.ok()) << factory.status();
   std::unique_ptr<RequestSender> sender = (*factory)(0);
   // The server answers without "Connection: close" and waits for the client to close: each
@@ -205,16 +212,9 @@ bool ConnectionPending(int listener, int timeout_ms) {
 }
 
 TEST(HttpSenderTest, PrepareOpensTheKeepAliveConnectionOnly) {
-  sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  ASSERT_TRUE(listener.valid());
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(::listen(listener.get(), 8), 0);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const std::string target = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  sys::UniqueFd listener;
+  std::string target;
+  ASSERT_NO_FATAL_FAILURE(ListenOnLoopback(listener, target));
 
   absl::StatusOr<SenderFactory> per_request =
       HttpSenderFactory(target, "/", milliseconds(2000), /*connection_per_request=*/true);
