@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "sockmesh-loadgen: load for the platform services. Open loop at --rate (requests scheduled "
       "in advance, latency from the scheduled time) or closed loop (--rate 0) with --concurrency "
-      "workers; gRPC (place-order, get-product) or HTTP/1.1 GET; prints progress each second "
+      "workers; gRPC (place-order, get-product) or HTTP/1.1 GET. Workers connect before the clock "
+      "starts (connecting is measured by --connection-per-request). Prints progress each second "
       "and a latency summary (p50/p90/p99/p99.9/max)."};
   std::string protocol = "grpc";
   std::string call = "place-order";
