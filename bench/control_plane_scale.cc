@@ -337,12 +337,11 @@ struct BurstResult {
   double acks_per_agent(int n) const { return static_cast<double>(acks) / n; }
 };
 
-// Publishes o.burst changes back to back and waits for every agent to ACK the last. Nullopt if
-// there is no burst (--burst 0: its "last" version would be one ACKed already) or it failed.
+// Publishes o.burst (> 0) changes back to back and waits for every agent to ACK the last.
+// Nullopt if that failed.
 std::optional<BurstResult> RunBurst(const Options& o, model::DesiredState& model,
                                     uint32_t& next_endpoint, cp::VersionedState& state,
                                     int to_agents, LineReader& from) {
-  if (o.burst == 0) return std::nullopt;
   uint64_t first = state.Current().version + 1;
   int64_t t0 = NowNs();
   for (int i = 0; i < o.burst; ++i) {
@@ -445,8 +444,12 @@ int RunControlPlane(const Options& o, int n) {
 
   // 3. A burst: changes back to back, without waiting. Agents with a version in flight skip the
   // ones published meanwhile and get the newest in one delta.
-  std::optional<BurstResult> burst = RunBurst(o, model, next_endpoint, state, to_agents[1], from);
-  if (o.burst > 0 && !burst.has_value()) return 1;
+  // With --burst 0 there is none: its "last" version would be one ACKed already.
+  std::optional<BurstResult> burst;
+  if (o.burst > 0) {
+    burst = RunBurst(o, model, next_endpoint, state, to_agents[1], from);
+    if (!burst.has_value()) return 1;
+  }
   ProcessUsage end = ReadUsage();
 
   absl::PrintF("RESULT agents=%d services=%d endpoints=%d\n", n, o.services,
