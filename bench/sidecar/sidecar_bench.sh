@@ -23,6 +23,11 @@ Usage: sidecar_bench.sh --bin BUILD_DIR --out DIR [options]
   --rounds R          fixed-rate rounds: every plane runs every fixed-rate load R times,
                       interleaved, and the report takes percentiles over all the rounds'
                       requests (default 8; --quick 2)
+  --paired-rounds P   after those, P rounds of every fixed-rate load on no_mesh and sockmesh
+                      only (default 24; --quick 1): sockmesh's difference from no mesh is a
+                      few microseconds, which takes more rounds to resolve than a sidecar
+                      pair's hundreds; the report's latency targets use every round's
+                      sockmesh - no_mesh difference
   --rates R1,R2,...   HTTP fixed rates in requests/s (default 500,1000,2000; --quick 300)
   --hold-max N        idle connections to open at most, per plane (default 100000; --quick 5000)
   --hold-seconds S    time limit for opening them, per plane (default 60; --quick 5)
@@ -37,6 +42,7 @@ out=""
 quick=0
 seconds=""
 rounds=""
+paired_rounds=""
 rates=""
 hold_max=""
 hold_seconds=""
@@ -49,6 +55,7 @@ while [[ $# -gt 0 ]]; do
     --quick) quick=1; shift ;;
     --seconds) seconds=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --paired-rounds) paired_rounds=$2; shift 2 ;;
     --rates) rates=$2; shift 2 ;;
     --hold-max) hold_max=$2; shift 2 ;;
     --hold-seconds) hold_seconds=$2; shift 2 ;;
@@ -60,15 +67,18 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n $bin && -n $out ]] || { usage >&2; exit 2; }
 if [[ $quick -eq 1 ]]; then
-  seconds=${seconds:-1} rounds=${rounds:-2} rates=${rates:-300} hold_max=${hold_max:-5000}
+  seconds=${seconds:-1} rounds=${rounds:-2} paired_rounds=${paired_rounds:-1} rates=${rates:-300}
+  hold_max=${hold_max:-5000}
   hold_seconds=${hold_seconds:-5}
   closed_seconds=$seconds
 else
-  seconds=${seconds:-2.5} rounds=${rounds:-8} rates=${rates:-500,1000,2000}
+  seconds=${seconds:-2.5} rounds=${rounds:-8} paired_rounds=${paired_rounds:-24}
+  rates=${rates:-500,1000,2000}
   hold_max=${hold_max:-100000} hold_seconds=${hold_seconds:-60}
   closed_seconds=$(awk -v s="$seconds" 'BEGIN { print (2 * s > 6 ? 6 : 2 * s) }')
 fi
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "sidecar_bench: --rounds must be a positive integer, got '$rounds'" >&2; exit 2; }
+[[ $paired_rounds =~ ^[0-9]+$ ]] || { echo "sidecar_bench: --paired-rounds must be a non-negative integer, got '$paired_rounds'" >&2; exit 2; }
 IFS=, read -r -a rate_list <<<"$rates"
 [[ $(id -u) -eq 0 ]] || { echo "sidecar_bench: run as root (it loads BPF programs)" >&2; exit 1; }
 
@@ -395,7 +405,7 @@ rss_snapshot() {  # rss_snapshot PLANE: JSON {role: kB} of the plane's processes
 
 # --- Run ---
 
-log "work directory $work; planes: ${planes[*]}; rates ${rates}/s; ${seconds} s per load, $rounds rounds"
+log "work directory $work; planes: ${planes[*]}; rates ${rates}/s; ${seconds} s per load, $rounds rounds + $paired_rounds paired"
 start_agent
 for plane in "${planes[@]}"; do start_servers "$plane"; done
 for plane in "${planes[@]}"; do
@@ -417,7 +427,7 @@ python3 - "$(nproc)" "$(uname -r)" "$(awk -F': ' '/^model name/ { print $2; exit
   "$(haproxy -v 2>&1 | head -1)" "$(nginx -v 2>&1)" "$( ((have_envoy)) && envoy --version 2>&1 | tail -1)" \
   "$(git -C "$here/../.." rev-parse --short HEAD 2>/dev/null)$(git -C "$here/../.." diff --quiet HEAD 2>/dev/null || echo +dirty)" \
   "$quick" "$seconds" "$closed_seconds" "$rates" "$hold_max" "$hold_seconds" "$nice_value" \
-  "$(python3 --version 2>&1)" "$fd_limit" "$rounds" >>"$results" <<'PY'
+  "$(python3 --version 2>&1)" "$fd_limit" "$rounds" "$paired_rounds" >>"$results" <<'PY'
 import json, sys
 a = sys.argv[1:]
 print(json.dumps(dict(kind="machine", nproc=int(a[0]), kernel=a[1], cpu=a[2], mem_kb=int(a[3]),
@@ -425,7 +435,7 @@ print(json.dumps(dict(kind="machine", nproc=int(a[0]), kernel=a[1], cpu=a[2], me
                       quick=int(a[9]), seconds=float(a[10]), closed_seconds=float(a[11]),
                       rates=[int(x) for x in a[12].split(",")], hold_max=int(a[13]),
                       hold_seconds=float(a[14]), nice=int(a[15]), python=a[16],
-                      fd_limit=int(a[17]), rounds=int(a[18]))))
+                      fd_limit=int(a[17]), rounds=int(a[18]), paired_rounds=int(a[19]))))
 PY
 
 # Fixed-rate loads: a single run's p99 is a handful of requests, and on a shared 2-CPU machine
@@ -435,19 +445,23 @@ PY
 # merges a load's rounds and takes its percentiles over every request of every round. Each load
 # of each round runs the planes in a shuffled order (seeded, so a rerun runs the same orders):
 # in a fixed order every plane would always follow the same other one and inherit whatever that
-# one left behind (a sidecar pair's 64 KB load leaves the most).
-plane_order() {  # plane_order SEED: the planes in an order shuffled with SEED
-  printf '%s\n' "${planes[@]}" | awk -v seed="$1" '
+# one left behind (a sidecar pair's 64 KB load leaves the most). Then --paired-rounds more rounds
+# run no_mesh and sockmesh only: the report compares the two round by round (seconds apart), and
+# a difference of a few microseconds in a tail that moves by tens needs many such pairs.
+plane_order() {  # plane_order SEED PLANE...: the planes in an order shuffled with SEED
+  local seed=$1
+  shift
+  printf '%s\n' "$@" | awk -v seed="$seed" '
     { p[NR] = $0 }
     END { srand(seed); for (i = NR; i > 1; i--) { j = int(rand() * i) + 1; t = p[i]; p[i] = p[j]; p[j] = t }
           for (i = 1; i <= NR; i++) print p[i] }'
 }
 grpc_rate=${rate_list[$((${#rate_list[@]} / 2))]}
-for round in $(seq 1 "$rounds"); do
-  log "fixed-rate round $round of $rounds"
+fixed_rate_round() {  # fixed_rate_round PLANE...: every fixed-rate load of round $round
+  local size rate plane round_planes
   for size in 1024 65536; do
     for rate in "${rate_list[@]}"; do
-      mapfile -t round_planes < <(plane_order "$round$size$rate")
+      mapfile -t round_planes < <(plane_order "$round$size$rate" "$@")
       for plane in "${round_planes[@]}"; do
         run_load "$plane" http_open "http ${size}B @${rate}/s" --protocol http \
           --addr "${http_target[$plane]}" --path "/bytes/$size" --rate "$rate" -c 32 \
@@ -455,12 +469,20 @@ for round in $(seq 1 "$rounds"); do
       done
     done
   done
-  mapfile -t round_planes < <(plane_order "${round}0")
+  mapfile -t round_planes < <(plane_order "${round}0" "$@")
   for plane in "${round_planes[@]}"; do
     run_load "$plane" grpc_open "grpc get-product @${grpc_rate}/s" --protocol grpc \
       --call get-product --addr "${grpc_target[$plane]}" --connections 4 --rate "$grpc_rate" \
       -c 32 --duration "$seconds" --json-histogram
   done
+}
+for round in $(seq 1 "$rounds"); do
+  log "fixed-rate round $round of $rounds"
+  fixed_rate_round "${planes[@]}"
+done
+for round in $(seq $((rounds + 1)) $((rounds + paired_rounds))); do
+  log "paired round $((round - rounds)) of $paired_rounds (no_mesh and sockmesh only)"
+  fixed_rate_round no_mesh sockmesh
 done
 round=1
 for size in 1024 65536; do
