@@ -7,9 +7,16 @@ address has ephemeral ports), sends one HTTP/1.1 GET and reads the whole answer,
 counts only once it works end to end, through every proxy on the way; then it stays open and idle.
 Prints one JSON line: how many were held, why it stopped, and how long it took. The connections
 are closed with RST on exit (SO_LINGER 0), so no TIME_WAIT is left behind.
+
+A process holds at most RLIMIT_NOFILE descriptors, one per connection, and raising the hard limit
+takes CAP_SYS_RESOURCE; so --max is shared out over --processes forked processes (by default as
+many as that limit needs), which open their shares at the same time. Then the count is their sum,
+and it stopped by failure when any of them met one.
 """
 import argparse
 import json
+import math
+import os
 import resource
 import socket
 import struct
@@ -43,6 +50,72 @@ def exchange(sock, request):
         body += chunk
 
 
+def raise_descriptor_limit(want):
+    """Up to `want`, or to the hard limit when raising that is not allowed; returns the limit."""
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+    except (ValueError, OSError):
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def open_connections(args, count, first):
+    """Opens up to `count` connections, the i-th from source `first + i`; returns them and the
+    result line."""
+    host, port = args.addr.rsplit(":", 1)
+    sources = args.sources.split(",")
+    request = f"GET {args.path} HTTP/1.1\r\nHost: {args.addr}\r\n\r\n".encode()
+    held = []
+    stop = "max"
+    error = ""
+    start = time.monotonic()
+    while len(held) < count:
+        if time.monotonic() - start > args.seconds:
+            stop = "time"
+            break
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.settimeout(args.timeout)
+            sock.bind((sources[(first + len(held)) % len(sources)], 0))
+            sock.connect((host, int(port)))
+            exchange(sock, request)
+        except (OSError, ValueError, IndexError) as e:
+            sock.close()
+            stop = "failure"
+            error = f"{type(e).__name__}: {e}"
+            break
+        held.append(sock)
+    return held, {"held": len(held), "stop": stop, "error": error,
+                  "seconds": round(time.monotonic() - start, 3)}
+
+
+def combine(results):
+    """One line for all processes: the held counts add up; any failure, then any time limit,
+    is why it stopped."""
+    failed = [r for r in results if r["stop"] == "failure"]
+    stop = "failure" if failed else ("time" if any(r["stop"] == "time" for r in results) else "max")
+    return {"held": sum(r["held"] for r in results), "stop": stop,
+            "error": failed[0]["error"] if failed else "",
+            "seconds": max(r["seconds"] for r in results)}
+
+
+def holder(args, count, first, report_fd, release_fd):
+    """A forked process: opens its share, writes its result line to `report_fd`, and keeps the
+    connections until `release_fd` reaches end of file (the parent is done)."""
+    raise_descriptor_limit(count + 256)
+    held, result = open_connections(args, count, first)
+    os.write(report_fd, (json.dumps(result) + "\n").encode())
+    os.close(report_fd)
+    while os.read(release_fd, 1):
+        pass
+    for sock in held:
+        sock.close()
+    os._exit(0)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--addr", required=True, help="HOST:PORT")
@@ -52,47 +125,40 @@ def main():
     parser.add_argument("--timeout", type=float, default=2, help="per connect and per answer")
     parser.add_argument("--path", default="/bytes/16")
     parser.add_argument("--hold", type=float, default=0, help="seconds to hold them at the end")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="processes to share --max over (default: as many as the descriptor "
+                             "limit needs)")
     args = parser.parse_args()
-    host, port = args.addr.rsplit(":", 1)
-    sources = args.sources.split(",")
-    # Only this process's own limit: each connection is one descriptor here. Raising the hard
-    # limit needs CAP_SYS_RESOURCE; without it the soft limit goes up to the hard one.
-    want = args.max + 256
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
-    except (ValueError, OSError):
-        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    request = f"GET {args.path} HTTP/1.1\r\nHost: {args.addr}\r\n\r\n".encode()
-    held = []
-    stop = "max"
-    error = ""
-    start = time.monotonic()
-    while len(held) < args.max:
-        if time.monotonic() - start > args.seconds:
-            stop = "time"
-            break
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
-            sock.settimeout(args.timeout)
-            sock.bind((sources[len(held) % len(sources)], 0))
-            sock.connect((host, int(port)))
-            exchange(sock, request)
-        except (OSError, ValueError, IndexError) as e:
-            sock.close()
-            stop = "failure"
-            error = f"{type(e).__name__}: {e}"
-            break
-        held.append(sock)
-    elapsed = time.monotonic() - start
-    print(json.dumps({"held": len(held), "stop": stop, "error": error,
-                      "seconds": round(elapsed, 3)}), flush=True)
+    if args.max < 1:
+        parser.error(f"--max must be at least 1, got {args.max}")
+    per_process = raise_descriptor_limit(args.max + 256) - 256
+    processes = args.processes or max(1, math.ceil(args.max / per_process))
+    if processes < 1:
+        parser.error(f"--processes must be at least 1, got {args.processes}")
+    shares = [args.max // processes + (i < args.max % processes) for i in range(processes)]
+    release_read, release_write = os.pipe()
+    reports = []
+    for i, share in enumerate(shares):
+        report_read, report_write = os.pipe()
+        if os.fork() == 0:
+            try:
+                os.close(report_read)
+                os.close(release_write)
+                holder(args, share, sum(shares[:i]), report_write, release_read)
+            finally:
+                os._exit(1)  # only after an exception: holder() exits itself
+        os.close(report_write)
+        reports.append(os.fdopen(report_read))
+    os.close(release_read)
+    results = [json.loads(f.readline() or '{"held": 0, "stop": "failure", '
+                                          '"error": "a holder process died", "seconds": 0}')
+               for f in reports]
+    print(json.dumps(combine(results)), flush=True)
     if args.hold > 0:
         time.sleep(args.hold)
-    for sock in held:
-        sock.close()
+    os.close(release_write)
+    for _ in shares:
+        os.wait()
     return 0
 
 

@@ -10,7 +10,7 @@
 #   envoy     the same with envoy, only when `envoy` is on PATH
 # Each plane has its own server processes (sockmesh-echo for HTTP, /bytes/N picks the response
 # size; sockmesh-product for gRPC) on its own 127.90.0.<i>, so no plane's sockets run another's
-# programs. Every load is sockmesh-loadgen; results go as JSON lines to $work/results.jsonl and
+# programs; no_mesh and sockmesh get new ones every round (restart_servers). Every load is sockmesh-loadgen; results go as JSON lines to $work/results.jsonl and
 # report.py turns them into REPORT.md and the charts.
 set -euo pipefail
 
@@ -184,15 +184,17 @@ wait_for() {  # wait_for WHAT PID COMMAND...: until COMMAND succeeds, for at mos
 }
 
 # Descriptors: servers and proxies hold one per idle connection. Raise the hard limit if we may
-# (CAP_SYS_RESOURCE), then the soft one to it; for this shell and what it starts only. Each
-# process can then hold at most that many connections, so the idle-connection count is capped
-# below it, and the report says so.
+# (CAP_SYS_RESOURCE), then the soft one to it; for this shell and what it starts only. A process
+# can then hold at most that many connections: when that is under --hold-max, the idle-connection
+# test spreads them over several client processes (hold_connections.py) and several server
+# processes sharing the server's address (SO_REUSEPORT), and the report says so; a proxy is one
+# process (nginx: one per worker), as a sidecar is.
 ulimit -Hn 1048576 2>/dev/null || true
 ulimit -Sn "$(ulimit -Hn)"
 fd_limit=$(ulimit -Hn)
-if ((hold_max > fd_limit - 500)); then
-  echo "sidecar_bench: RLIMIT_NOFILE is $fd_limit (raising it needs CAP_SYS_RESOURCE): at most $((fd_limit - 500)) idle connections instead of $hold_max"
-  hold_max=$((fd_limit - 500))
+hold_servers=$(((hold_max + fd_limit - 501) / (fd_limit - 500) + 1))
+if ((hold_servers > 2)); then
+  echo "sidecar_bench: RLIMIT_NOFILE is $fd_limit (raising it needs CAP_SYS_RESOURCE): the $hold_max idle connections are held by several processes on each side ($hold_servers servers per plane)"
 fi
 # A proxy holds one descriptor per idle client connection (upstream connections are pooled).
 proxy_maxconn=$((fd_limit - 200))
@@ -208,7 +210,8 @@ in_mesh_client=("$ctl" exec --cgroup "$cgroup" --workload bench/client --)
 start_servers() {  # start_servers PLANE: its sockmesh-echo (:8080) and sockmesh-product (:7002)
   local plane=$1 addr=${server_addr[$1]} runner=()
   if [[ $plane == sockmesh ]]; then runner=("${in_mesh_server[@]}"); fi
-  "${runner[@]}" "$echo_server" --name "$plane" --listen "$addr:8080" >"$work/echo-$plane.log" 2>&1 &
+  "${runner[@]}" "$echo_server" --name "$plane" --listen "$addr:8080" --reuse-port \
+    >"$work/echo-$plane.log" 2>&1 &
   pids+=($!)
   plane_pids[server-$plane]="$! "
   wait_for "sockmesh-echo ($plane)" "$!" curl -sf --max-time 1 "http://$addr:8080/health"
@@ -366,11 +369,47 @@ print("[sidecar-bench] r%d %-9s %-28s %8.0f req/s  p50 %.3f  p90 %.3f  p99 %.3f 
                                      r["own_cpu_cores"]))'
 }
 
+# start_hold_servers PLANE: the plane's extra sockmesh-echo processes on the same address (the
+# first one's SO_REUSEPORT), so that the servers can hold --hold-max connections between them;
+# their PIDs go into hold_server_pids.
+hold_server_pids=()
+start_hold_servers() {
+  local plane=$1 addr=${server_addr[$1]} runner=() i
+  if [[ $plane == sockmesh ]]; then runner=("${in_mesh_server[@]}"); fi
+  hold_server_pids=()
+  for i in $(seq 2 "$hold_servers"); do
+    "${runner[@]}" "$echo_server" --name "$plane-$i" --listen "$addr:8080" --reuse-port \
+      >"$work/echo-$plane-$i.log" 2>&1 &
+    pids+=($!)
+    hold_server_pids+=($!)
+    wait_for "sockmesh-echo $i ($plane, for the idle connections)" "$!" \
+      grep -q "listening on" "$work/echo-$plane-$i.log"
+  done
+}
+
+stop_pids() {  # stop_pids PID...: stops processes we started, and forgets their PIDs
+  local pid kept=()
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    [[ " $* " == *" $pid "* ]] || kept+=("$pid")
+  done
+  pids=("${kept[@]}")
+}
+
+stop_hold_servers() {  # stops what start_hold_servers started
+  stop_pids "${hold_server_pids[@]}"
+  hold_server_pids=()
+}
+
 # hold PLANE: opens idle connections until failure / --hold-max / --hold-seconds, and records the
 # count and the RSS of the plane's processes while they are held.
 hold() {
-  local plane=$1 line="" pid target=${http_target[$1]} rss_json runner=()
+  local plane=$1 line="" pid target=${http_target[$1]} rss_json runner=() servers
   if [[ $plane == sockmesh ]]; then runner=("${in_mesh_client[@]}"); fi
+  start_hold_servers "$plane"
+  servers=${plane_pids[server-$plane]}
+  plane_pids[server-$plane]+="${hold_server_pids[*]} "
   "${runner[@]}" python3 "$here/hold_connections.py" --addr "$target" --sources "$hold_sources" \
     --max "$hold_max" --seconds "$hold_seconds" --hold 2 >"$work/hold-$plane.json" \
     2>>"$work/hold.log" &
@@ -386,6 +425,8 @@ hold() {
   line=$(head -1 "$work/hold-$plane.json")
   echo "{\"plane\":\"$plane\",\"kind\":\"hold\",\"result\":$line,\"rss_kb\":$rss_json}" >>"$results"
   log "$plane held $line"
+  plane_pids[server-$plane]=$servers
+  stop_hold_servers
   # Let the RSTs and the servers' closes settle before the next load.
   sleep 1
 }
@@ -427,7 +468,7 @@ python3 - "$(nproc)" "$(uname -r)" "$(awk -F': ' '/^model name/ { print $2; exit
   "$(haproxy -v 2>&1 | head -1)" "$(nginx -v 2>&1)" "$( ((have_envoy)) && envoy --version 2>&1 | tail -1)" \
   "$(git -C "$here/../.." rev-parse --short HEAD 2>/dev/null)$(git -C "$here/../.." diff --quiet HEAD 2>/dev/null || echo +dirty)" \
   "$quick" "$seconds" "$closed_seconds" "$rates" "$hold_max" "$hold_seconds" "$nice_value" \
-  "$(python3 --version 2>&1)" "$fd_limit" "$rounds" "$paired_rounds" >>"$results" <<'PY'
+  "$(python3 --version 2>&1)" "$fd_limit" "$rounds" "$paired_rounds" "$hold_servers" >>"$results" <<'PY'
 import json, sys
 a = sys.argv[1:]
 print(json.dumps(dict(kind="machine", nproc=int(a[0]), kernel=a[1], cpu=a[2], mem_kb=int(a[3]),
@@ -435,7 +476,8 @@ print(json.dumps(dict(kind="machine", nproc=int(a[0]), kernel=a[1], cpu=a[2], me
                       quick=int(a[9]), seconds=float(a[10]), closed_seconds=float(a[11]),
                       rates=[int(x) for x in a[12].split(",")], hold_max=int(a[13]),
                       hold_seconds=float(a[14]), nice=int(a[15]), python=a[16],
-                      fd_limit=int(a[17]), rounds=int(a[18]), paired_rounds=int(a[19]))))
+                      fd_limit=int(a[17]), rounds=int(a[18]), paired_rounds=int(a[19]),
+                      hold_servers=int(a[20]))))
 PY
 
 # Fixed-rate loads: a single run's p99 is a handful of requests, and on a shared 2-CPU machine
@@ -457,8 +499,21 @@ plane_order() {  # plane_order SEED PLANE...: the planes in an order shuffled wi
           for (i = 1; i <= NR; i++) print p[i] }'
 }
 grpc_rate=${rate_list[$((${#rate_list[@]} / 2))]}
+# restart_servers PLANE: new server processes for the plane. Two identical servers on this host
+# differ at p99 by 10 to 20 µs over a whole run now and then, the same one ahead in most rounds
+# (seen in A/A runs): where a process's threads and memory landed lasts as long as the process.
+# That is as large as what the target compares, so no_mesh and sockmesh get new servers every
+# round, and the rounds sample that luck instead of keeping one draw of it. The sidecar planes
+# keep theirs (their proxies hold pooled connections to them; they add hundreds of µs).
+restart_servers() {
+  # shellcheck disable=SC2086  # the PIDs are words
+  stop_pids ${plane_pids[server-$1]}
+  start_servers "$1"
+}
+
 fixed_rate_round() {  # fixed_rate_round PLANE...: every fixed-rate load of round $round
   local size rate plane round_planes
+  for plane in no_mesh sockmesh; do restart_servers "$plane"; done
   for size in 1024 65536; do
     for rate in "${rate_list[@]}"; do
       mapfile -t round_planes < <(plane_order "$round$size$rate" "$@")

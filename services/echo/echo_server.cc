@@ -77,7 +77,15 @@ struct Connection {
   uint32_t epoll_events = 0;  // The interest currently registered.
 };
 
-absl::StatusOr<Listener> OpenListener(const SocketAddress& address, bool tcp) {
+// How the listeners are opened.
+struct ListenOptions {
+  // Several servers on one TCP address, the kernel spreading connections over them: a process can
+  // hold only RLIMIT_NOFILE connections, and the sidecar benchmark holds more than that.
+  bool reuse_port = false;
+};
+
+absl::StatusOr<Listener> OpenListener(const SocketAddress& address, bool tcp,
+                                      const ListenOptions& options) {
   const std::string label = absl::StrCat(tcp ? "tcp " : "udp ", FormatSocketAddress(address));
   UniqueFd fd(
       socket(address.family(), (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -86,6 +94,10 @@ absl::StatusOr<Listener> OpenListener(const SocketAddress& address, bool tcp) {
   // Restarting the demo must not wait for TIME_WAIT connections of the previous run.
   if (tcp && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
     return ErrnoStatus(absl::StrCat(label, ": SO_REUSEADDR"));
+  }
+  if (tcp && options.reuse_port &&
+      setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    return ErrnoStatus(absl::StrCat(label, ": SO_REUSEPORT"));
   }
   // So that [::]:P and 0.0.0.0:P can both be given instead of the first taking both families.
   if (address.family() == AF_INET6 &&
@@ -109,7 +121,8 @@ class EchoServer {
   // SIGTERM and SIGINT must already be blocked in every thread: they are read from a signalfd.
   static absl::StatusOr<std::unique_ptr<EchoServer>> Create(std::string name,
                                                             const std::vector<SocketAddress>& tcp,
-                                                            const std::vector<SocketAddress>& udp);
+                                                            const std::vector<SocketAddress>& udp,
+                                                            const ListenOptions& options);
 
   // Serves until SIGTERM or SIGINT arrives; returns that signal's name.
   absl::StatusOr<std::string> Run();
@@ -120,7 +133,7 @@ class EchoServer {
   explicit EchoServer(std::string name) : name_(std::move(name)) {}
 
   absl::Status Watch(int fd, uint32_t events, int op = EPOLL_CTL_ADD);
-  absl::Status AddListener(const SocketAddress& address, bool tcp);
+  absl::Status AddListener(const SocketAddress& address, bool tcp, const ListenOptions& options);
   const Listener* FindListener(int fd) const;
   void AcceptConnections(const Listener& listener);
   void SetAccepting(bool accepting);
@@ -142,8 +155,8 @@ class EchoServer {
 };
 
 absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Create(
-    std::string name, const std::vector<SocketAddress>& tcp,
-    const std::vector<SocketAddress>& udp) {
+    std::string name, const std::vector<SocketAddress>& tcp, const std::vector<SocketAddress>& udp,
+    const ListenOptions& options) {
   std::unique_ptr<EchoServer> server(new EchoServer(std::move(name)));
   server->epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
   if (!server->epoll_.valid()) return ErrnoStatus("epoll_create1");
@@ -155,10 +168,10 @@ absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Create(
   if (!server->signals_.valid()) return ErrnoStatus("signalfd");
   if (absl::Status s = server->Watch(server->signals_.get(), kReadable); !s.ok()) return s;
   for (const SocketAddress& address : tcp) {
-    if (absl::Status s = server->AddListener(address, true); !s.ok()) return s;
+    if (absl::Status s = server->AddListener(address, true, options); !s.ok()) return s;
   }
   for (const SocketAddress& address : udp) {
-    if (absl::Status s = server->AddListener(address, false); !s.ok()) return s;
+    if (absl::Status s = server->AddListener(address, false, options); !s.ok()) return s;
   }
   return server;
 }
@@ -171,8 +184,9 @@ absl::Status EchoServer::Watch(int fd, uint32_t events, int op) {
   return absl::OkStatus();
 }
 
-absl::Status EchoServer::AddListener(const SocketAddress& address, bool tcp) {
-  absl::StatusOr<Listener> listener = OpenListener(address, tcp);
+absl::Status EchoServer::AddListener(const SocketAddress& address, bool tcp,
+                                     const ListenOptions& options) {
+  absl::StatusOr<Listener> listener = OpenListener(address, tcp, options);
   if (!listener.ok()) return listener.status();
   if (absl::Status s = Watch(listener->fd.get(), kReadable); !s.ok()) return s;
   listeners_.push_back(*std::move(listener));
@@ -351,7 +365,7 @@ absl::StatusOr<std::vector<SocketAddress>> ParseAll(const std::vector<std::strin
 }
 
 int Serve(const std::string& name, const std::vector<std::string>& tcp_flags,
-          const std::vector<std::string>& udp_flags) {
+          const std::vector<std::string>& udp_flags, const ListenOptions& options) {
   absl::StatusOr<std::vector<SocketAddress>> tcp = ParseAll(tcp_flags);
   absl::StatusOr<std::vector<SocketAddress>> udp = tcp.ok() ? ParseAll(udp_flags) : tcp;
   if (!udp.ok()) {
@@ -370,7 +384,8 @@ int Serve(const std::string& name, const std::vector<std::string>& tcp_flags,
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   RaiseOpenFileLimit();
 
-  absl::StatusOr<std::unique_ptr<EchoServer>> server = EchoServer::Create(name, *tcp, *udp);
+  absl::StatusOr<std::unique_ptr<EchoServer>> server =
+      EchoServer::Create(name, *tcp, *udp, options);
   if (!server.ok()) {
     Log(absl::StrCat("cannot start: ", server.status().ToString()));
     return 1;
@@ -396,11 +411,15 @@ int main(int argc, char** argv) {
   std::string name;
   std::vector<std::string> tcp;
   std::vector<std::string> udp;
+  sockmesh::echo::ListenOptions options;
   app.add_option("--name", name, "Backend name put in every reply")->required();
   app.add_option("--listen", tcp, "TCP listen address, A.B.C.D:PORT or [IPV6]:PORT (repeatable)")
       ->type_name("ADDR:PORT");
   app.add_option("--udp", udp, "UDP listen address, A.B.C.D:PORT or [IPV6]:PORT (repeatable)")
       ->type_name("ADDR:PORT");
+  app.add_flag("--reuse-port", options.reuse_port,
+               "Set SO_REUSEPORT on the TCP listeners, so that several sockmesh-echo processes "
+               "share an address and the kernel spreads connections over them");
   CLI11_PARSE(app, argc, argv);
-  return sockmesh::echo::Serve(name, tcp, udp);
+  return sockmesh::echo::Serve(name, tcp, udp, options);
 }

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -361,6 +362,35 @@ TEST(EchoServerCliTest, NeedsAtLeastOneListener) {
   const std::optional<int> status = RunToExit({"--name", "x"});
   ASSERT_TRUE(status.has_value());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2);
+}
+
+// The backend named in the JSON answer to a GET on a new connection to `port`, or "" on failure.
+std::string BackendAnswering(uint16_t port) {
+  Fd fd = ConnectTcp(port);
+  std::string buffer;
+  if (fd.get() < 0 || !SendAll(fd.get(), "GET / HTTP/1.1\r\nHost: echo\r\n\r\n")) return "";
+  std::optional<HttpReply> reply = ReadHttpReply(fd.get(), buffer);
+  if (!reply) return "";
+  return nlohmann::json::parse(reply->body, nullptr, false).value("backend", "");
+}
+
+TEST(EchoServerReusePortTest, ProcessesShareAnAddressAndTheKernelSpreadsConnections) {
+  const uint16_t port = FreePort(SOCK_STREAM);
+  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  EchoProcess first({"--name", "first", "--listen", listen, "--reuse-port"});
+  ASSERT_THAT(first.ReadLogLine(), HasSubstr("listening on"));
+  // Without the flag the address is taken...
+  std::string log;
+  std::optional<int> status = RunToExit({"--name", "plain", "--listen", listen}, &log);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << log;
+  EXPECT_THAT(log, HasSubstr("bind"));
+  // ...with it, a second process joins.
+  EchoProcess second({"--name", "second", "--listen", listen, "--reuse-port"});
+  ASSERT_THAT(second.ReadLogLine(), HasSubstr("listening on"));
+  std::set<std::string> answered;
+  for (int i = 0; i < 64 && answered.size() < 2; ++i) answered.insert(BackendAnswering(port));
+  EXPECT_EQ(answered, (std::set<std::string>{"first", "second"}));
 }
 
 }  // namespace
