@@ -5,7 +5,8 @@
 Each connection leaves from the next of --sources (so more connections fit than one source
 address has ephemeral ports), sends one HTTP/1.1 GET and reads the whole answer, so a connection
 counts only once it works end to end, through every proxy on the way; then it stays open and idle.
-Prints one JSON line: how many were held, why it stopped, and how long it took. The connections
+Prints one JSON line: how many were held (still open once all were opened), how many the peer
+closed in the meantime, why it stopped, and how long it took. The connections
 are closed with RST on exit (SO_LINGER 0), so no TIME_WAIT is left behind.
 
 A process holds at most RLIMIT_NOFILE descriptors, one per connection, and raising the hard limit
@@ -92,24 +93,47 @@ def open_connections(args, count, first):
                   "seconds": round(time.monotonic() - start, 3)}
 
 
+def still_open(sock):
+    """Whether the peer has not closed or reset `sock`: nothing to read (or data) without
+    blocking, rather than end of file or an error."""
+    sock.setblocking(False)  # a socket with a timeout would wait for data first
+    try:
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
 def combine(results):
-    """One line for all processes: the held counts add up; any failure, then any time limit,
-    is why it stopped."""
+    """One line for all processes: the counts add up; any failure, then any time limit, is why it
+    stopped. `held` counts the connections still open once every process had opened its share (a
+    proxy out of connection slots may close idle ones to take new ones); `dropped` the others."""
     failed = [r for r in results if r["stop"] == "failure"]
     stop = "failure" if failed else ("time" if any(r["stop"] == "time" for r in results) else "max")
-    return {"held": sum(r["held"] for r in results), "stop": stop,
+    opened = sum(r["held"] for r in results)
+    held = sum(r.get("open", 0) for r in results)
+    return {"held": held, "dropped": opened - held, "stop": stop,
             "error": failed[0]["error"] if failed else "",
             "seconds": max(r["seconds"] for r in results)}
 
 
-def holder(args, count, first, report_fd, release_fd):
-    """A forked process: opens its share, writes its result line to `report_fd`, and keeps the
-    connections until `release_fd` reaches end of file (the parent is done)."""
+DIED = {"held": 0, "open": 0, "stop": "failure", "error": "a holder process died", "seconds": 0}
+
+
+def holder(args, count, first, pipes):
+    """A forked process: opens its share and writes its result line; once `pipes["check"]` reaches
+    end of file (every process has opened its share) counts which are still open and writes that;
+    keeps the connections until `pipes["release"]` reaches end of file (the parent is done)."""
     raise_descriptor_limit(count + 256)
     held, result = open_connections(args, count, first)
-    os.write(report_fd, (json.dumps(result) + "\n").encode())
-    os.close(report_fd)
-    while os.read(release_fd, 1):
+    os.write(pipes["report"], (json.dumps(result) + "\n").encode())
+    while os.read(pipes["check"], 1):
+        pass
+    result["open"] = sum(still_open(sock) for sock in held)
+    os.write(pipes["report"], (json.dumps(result) + "\n").encode())
+    os.close(pipes["report"])
+    while os.read(pipes["release"], 1):
         pass
     for sock in held:
         sock.close()
@@ -136,23 +160,27 @@ def main():
     if processes < 1:
         parser.error(f"--processes must be at least 1, got {args.processes}")
     shares = [args.max // processes + (i < args.max % processes) for i in range(processes)]
+    check_read, check_write = os.pipe()
     release_read, release_write = os.pipe()
     reports = []
     for i, share in enumerate(shares):
         report_read, report_write = os.pipe()
         if os.fork() == 0:
             try:
-                os.close(report_read)
-                os.close(release_write)
-                holder(args, share, sum(shares[:i]), report_write, release_read)
+                for fd in (report_read, check_write, release_write):
+                    os.close(fd)
+                holder(args, share, sum(shares[:i]),
+                       {"report": report_write, "check": check_read, "release": release_read})
             finally:
                 os._exit(1)  # only after an exception: holder() exits itself
         os.close(report_write)
         reports.append(os.fdopen(report_read))
+    os.close(check_read)
     os.close(release_read)
-    results = [json.loads(f.readline() or '{"held": 0, "stop": "failure", '
-                                          '"error": "a holder process died", "seconds": 0}')
-               for f in reports]
+    for f in reports:  # every process has opened its share...
+        f.readline()
+    os.close(check_write)  # ...before any counts what is still open
+    results = [json.loads(f.readline() or json.dumps(DIED)) for f in reports]
     print(json.dumps(combine(results)), flush=True)
     if args.hold > 0:
         time.sleep(args.hold)
@@ -160,7 +188,6 @@ def main():
     for _ in shares:
         os.wait()
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

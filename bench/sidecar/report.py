@@ -469,7 +469,8 @@ class Report:
                  f"each of its processes (from 5 source addresses), sends one request on each and "
                  f"keeps it open, until one "
                  f"fails, {m['hold_max']:,} are open, or {m['hold_seconds']:g} s have passed. RSS "
-                 "is read while they are all open.")
+                 "is read while they are all open. `held` counts those still open once all were "
+                 "opened: a proxy out of connection slots may close idle ones to take new ones.")
         self.out()
         fd_limit = m.get("fd_limit", 0)
         if self.fd_spread():
@@ -494,7 +495,9 @@ class Report:
             mem = ", ".join(f"{k.replace('_', ' ')} {mb(v):.1f} MB" for k, v in rss.items())
             stop = {"max": "cap reached", "time": "time limit", "failure": "failed"}[res["stop"]]
             rows.append([f"`{p}`", f"{res['held']:,}", f"{stop}"
-                         + (f": {res['error']}" if res["error"] else ""),
+                         + (f": {res['error']}" if res["error"] else "")
+                         + (f"; {res['dropped']:,} opened but closed by the peer before all were "
+                            "open" if res.get("dropped") else ""),
                          f"{res['seconds']:.1f}", mem])
         self.table(["plane", "held", "stopped by", "seconds to open", "RSS while held"], rows)
 
