@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # sockmesh against the sidecar model: builds what it needs, then runs bench/sidecar/sidecar_bench.sh
-# (arguments are passed on) in a session of its own: about 12 minutes on a 2-CPU VM, about one with
+# (arguments are passed on) in a session of its own: about 35 minutes on a 2-CPU VM, about one with
 # --quick. Writes bench/results/REPORT.md, the PNG charts, the raw results and sidecar_bench.txt
 # (its output).
 #   OUT_DIR  where the report goes (default bench/results)
