@@ -10,8 +10,9 @@
 #   envoy     the same with envoy, only when `envoy` is on PATH
 # Each plane has its own server processes (sockmesh-echo for HTTP, /bytes/N picks the response
 # size; sockmesh-product for gRPC) on its own 127.90.0.<i>, so no plane's sockets run another's
-# programs; no_mesh and sockmesh get new ones every round (restart_servers). Every load is sockmesh-loadgen; results go as JSON lines to $work/results.jsonl and
-# report.py turns them into REPORT.md and the charts.
+# programs; no_mesh and sockmesh get new ones every round (restart_servers). Every load is
+# sockmesh-loadgen; results go as JSON lines to $work/results.jsonl and report.py turns them into
+# REPORT.md and the charts.
 set -euo pipefail
 
 usage() {
@@ -207,12 +208,21 @@ haproxy_maxconn=$(((fd_limit - 300) / 2))
 in_mesh_server=("$ctl" exec --cgroup "$cgroup" --workload bench/server --)
 in_mesh_client=("$ctl" exec --cgroup "$cgroup" --workload bench/client --)
 
+# start_echo PLANE NAME: one more sockmesh-echo on the plane's :8080 (SO_REUSEPORT, so that the
+# idle-connection test can add more), in the mesh workload cgroup for sockmesh; logs to
+# $work/echo-NAME.log. A function, not a subshell: $! names the server afterwards.
+start_echo() {
+  local runner=()
+  if [[ $1 == sockmesh ]]; then runner=("${in_mesh_server[@]}"); fi
+  "${runner[@]}" "$echo_server" --name "$2" --listen "${server_addr[$1]}:8080" --reuse-port \
+    >"$work/echo-$2.log" 2>&1 &
+  pids+=($!)
+}
+
 start_servers() {  # start_servers PLANE: its sockmesh-echo (:8080) and sockmesh-product (:7002)
   local plane=$1 addr=${server_addr[$1]} runner=()
   if [[ $plane == sockmesh ]]; then runner=("${in_mesh_server[@]}"); fi
-  "${runner[@]}" "$echo_server" --name "$plane" --listen "$addr:8080" --reuse-port \
-    >"$work/echo-$plane.log" 2>&1 &
-  pids+=($!)
+  start_echo "$plane" "$plane"
   plane_pids[server-$plane]="$! "
   wait_for "sockmesh-echo ($plane)" "$!" curl -sf --max-time 1 "http://$addr:8080/health"
   "${runner[@]}" "$product" --listen "$addr:7002" --health-listen "$addr:8002" \
@@ -374,14 +384,12 @@ print("[sidecar-bench] r%d %-9s %-28s %8.0f req/s  p50 %.3f  p90 %.3f  p99 %.3f 
 # their PIDs go into hold_server_pids.
 hold_server_pids=()
 start_hold_servers() {
-  local plane=$1 addr=${server_addr[$1]} runner=() i
-  if [[ $plane == sockmesh ]]; then runner=("${in_mesh_server[@]}"); fi
+  local plane=$1 i
   hold_server_pids=()
   for i in $(seq 2 "$hold_servers"); do
-    "${runner[@]}" "$echo_server" --name "$plane-$i" --listen "$addr:8080" --reuse-port \
-      >"$work/echo-$plane-$i.log" 2>&1 &
-    pids+=($!)
+    start_echo "$plane" "$plane-$i"
     hold_server_pids+=($!)
+    # Its own log, not /health: that could be answered by any server on the address.
     wait_for "sockmesh-echo $i ($plane, for the idle connections)" "$!" \
       grep -q "listening on" "$work/echo-$plane-$i.log"
   done
