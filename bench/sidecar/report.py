@@ -97,9 +97,10 @@ def median_ci(values, confidence=0.95):
     are too few values for one (fewer than 6 at 95%)."""
     s = sorted(values)
     n = len(s)
-    tail, k = (1 - confidence) / 2, 0
-    while k < n and sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n <= tail:
+    tail, k, below = (1 - confidence) / 2, 0, 1  # below: 2^n P(Bin(n, 1/2) <= k)
+    while k < n and below / 2 ** n <= tail:
         k += 1
+        below += math.comb(n, k)
     return (s[k - 1], s[n - k]) if k else None
 
 

@@ -507,10 +507,9 @@ plane_order() {  # plane_order SEED PLANE...: the planes in an order shuffled wi
           for (i = 1; i <= NR; i++) print p[i] }'
 }
 grpc_rate=${rate_list[$((${#rate_list[@]} / 2))]}
-# restart_servers PLANE: new server processes for the plane. Over a whole run, one server's p99
-# has led another's by a median of 10 to 46 µs (A/A runs of two identical servers, and a run that
-# kept one server per plane): something a process keeps for its whole life (not identified), as
-# large as what the latency target compares. So no_mesh and sockmesh get new servers every round,
+# restart_servers PLANE: new server processes for the plane. Over a server's life, one identical
+# server's p99 has led another's by a median of 6 to 10 µs (server_aa.sh): something a process
+# keeps for its whole life (not identified), as large as what the latency target compares. So no_mesh and sockmesh get new servers every round,
 # and the rounds sample that instead of keeping one draw of it. The sidecar planes keep theirs
 # (their proxies hold pooled connections to them; they add hundreds of µs).
 restart_servers() {
